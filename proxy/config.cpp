@@ -588,14 +588,14 @@ void loader::read_batch(const field& f, batch_config& batch) const {
 void loader::read_limits(const field& f, limits_config& limits) const {
     const map_reader m(*this, f,
                        {"max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout", "read_timeout",
-                        "send_timeout", "max_pipelined"});
+                        "send_timeout", "max_connections"});
     if (const auto v = m.get("max_header_bytes")) limits.max_header_bytes = size(*v);
     if (const auto v = m.get("max_body_bytes")) limits.max_body_bytes = size(*v);
     if (const auto v = m.get("header_timeout")) limits.header_timeout = timeout(*v);
     if (const auto v = m.get("idle_timeout")) limits.idle_timeout = timeout(*v);
     if (const auto v = m.get("read_timeout")) limits.read_timeout = timeout(*v);
     if (const auto v = m.get("send_timeout")) limits.send_timeout = timeout(*v);
-    if (const auto v = m.get("max_pipelined")) limits.max_pipelined = count(*v, 1);
+    if (const auto v = m.get("max_connections")) limits.max_connections = count(*v, 1);
 }
 
 void loader::read_trusted_proxies(const field& f, std::vector<cidr>& out) const {

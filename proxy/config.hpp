@@ -52,7 +52,7 @@ struct limits_config {
     duration idle_timeout{60'000};                // keep-alive wait for the next request
     duration read_timeout{30'000};                // between two reads of a request body → 408
     duration send_timeout{30'000};                // one write to a client that does not read
-    std::size_t max_pipelined = 16;               // requests answered per connection read burst
+    std::size_t max_connections = 10000;          // client connections open at once; past it, accepting pauses
 };
 
 struct batch_config {
@@ -110,6 +110,7 @@ struct config {
     std::vector<route_config> routes;
     std::map<std::string, backend_config> backends;
     duration drain_timeout{30'000};
+    bool access_log = true;  // one JSON line per request on stdout
     std::string source;  // file name the config came from, for messages
 };
 

@@ -206,7 +206,7 @@ listen:
     BOOST_TEST(c.limits.idle_timeout == l.idle_timeout);
     BOOST_TEST(c.limits.read_timeout == l.read_timeout);
     BOOST_TEST(c.limits.send_timeout == l.send_timeout);
-    BOOST_TEST(c.limits.max_pipelined == l.max_pipelined);
+    BOOST_TEST(c.limits.max_connections == l.max_connections);
 }
 
 BOOST_AUTO_TEST_CASE(backend_defaults_and_every_key) {
@@ -286,7 +286,7 @@ limits:
   idle_timeout: 5m
   read_timeout: 15s
   send_timeout: 20s
-  max_pipelined: 1
+  max_connections: 1
 batch:
   path: /api/$batch
   max_json_depth: 8
@@ -306,7 +306,7 @@ trusted_proxies: [10.0.0.0/8, "::1", 192.168.1.1]
     BOOST_TEST(c.limits.idle_timeout == 5min);
     BOOST_TEST(c.limits.read_timeout == 15s);
     BOOST_TEST(c.limits.send_timeout == 20s);
-    BOOST_TEST(c.limits.max_pipelined == 1u);
+    BOOST_TEST(c.limits.max_connections == 1u);
     BOOST_TEST(c.batch.path == "/api/$batch");
     BOOST_TEST(c.batch.max_json_depth == 8u);
     BOOST_TEST(c.batch.max_xml_depth == 9u);
@@ -376,7 +376,7 @@ BOOST_AUTO_TEST_CASE(example_config_loads) {
     BOOST_TEST(c.limits.idle_timeout == defaults.limits.idle_timeout);
     BOOST_TEST(c.limits.read_timeout == defaults.limits.read_timeout);
     BOOST_TEST(c.limits.send_timeout == defaults.limits.send_timeout);
-    BOOST_TEST(c.limits.max_pipelined == defaults.limits.max_pipelined);
+    BOOST_TEST(c.limits.max_connections == defaults.limits.max_connections);
     const backend_config& users = c.backends.at("users");
     BOOST_TEST(users.max_connections == backend_defaults.max_connections);
     BOOST_TEST(users.max_in_flight == backend_defaults.max_in_flight);
@@ -1163,8 +1163,8 @@ batch:
 listen:
   - address: 127.0.0.1:0
 limits:
-  max_pipelined: 0
-)") == "t.yaml:4:18: limits.max_pipelined: must be at least 1");
+  max_connections: 0
+)") == "t.yaml:4:20: limits.max_connections: must be at least 1");
 
     BOOST_TEST(error_of(R"(
 listen:

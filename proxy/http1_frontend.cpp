@@ -1,0 +1,150 @@
+#include "proxy/http1_frontend.hpp"
+
+#include "proxy/access_log.hpp"
+#include "proxy/http1_relay.hpp"
+#include "proxy/passthrough.hpp"
+#include "proxy/read_deadline.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include <chrono>
+
+namespace batchgate {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using tcp = asio::ip::tcp;
+
+// Request-smuggling defences beyond Beast's own parser (which already refuses
+// differing Content-Length values, empty header names and bad chunking).
+// Returns why the request is refused, or "" when it is acceptable.
+std::string_view smuggling_check(const http::request_parser<http::buffer_body>& parser) {
+    const auto& req = parser.get();
+    const auto te_count = req.count(http::field::transfer_encoding);
+    if (te_count > 1) return "more than one Transfer-Encoding header";
+    if (te_count == 1) {
+        if (!beast::iequals(req[http::field::transfer_encoding], "chunked"))
+            return "Transfer-Encoding other than exactly 'chunked'";
+        if (req.count(http::field::content_length) > 0) return "both Content-Length and Transfer-Encoding";
+    }
+    if (req.count(http::field::content_length) > 1) return "more than one Content-Length header";
+    if (req.version() >= 11 && req.count(http::field::host) != 1) return "HTTP/1.1 request needs exactly one Host";
+    // Beast keeps obsolete line folding inside the value; forwarding it would
+    // put a raw CR LF on the backend connection.
+    for (const auto& f : req)
+        if (!is_safe_header_value(f.value())) return "obsolete line folding or a control character in a header";
+    return {};
+}
+
+// Maps a failure to read the request head to the answer it deserves, or
+// nullopt when the connection should just be closed (client went away).
+// Only called once the first bytes of a request arrived, so a timeout is a
+// slow client, not an idle one.
+std::optional<std::pair<http::status, std::string_view>> classify_head_error(const error_code& ec) {
+    if (ec == http::error::header_limit)
+        return std::pair{http::status::request_header_fields_too_large, "request head larger than limits.max_header_bytes"};
+    if (ec == http::error::body_limit)
+        return std::pair{http::status::payload_too_large, "request body larger than limits.max_body_bytes"};
+    if (ec == beast::error::timeout)
+        return std::pair{http::status::request_timeout, "request head not received within limits.header_timeout"};
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted || ec == http::error::partial_message)
+        return std::nullopt;
+    if (ec.category() == http::make_error_code(http::error::bad_field).category())
+        return std::pair{http::status::bad_request, "malformed request head"};
+    return std::nullopt;
+}
+
+// Half-close and discard what the client still sends for a moment, so an
+// error answer is not destroyed by a RST from unread bytes in our buffer.
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::array<char, 4096> sink;
+    stream.expires_after(std::chrono::seconds(1));
+    for (std::size_t discarded = 0; discarded < 256 * 1024;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        if (ec) break;
+        discarded += n;
+    }
+    stream.socket().close(ignored);
+}
+
+}  // namespace
+
+asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, client_info client) {
+    session_handle handle{&stream};
+    worker::registration registered(w, &handle);
+    std::size_t header_limit = w.routing->cfg->limits.max_header_bytes;
+    // Pipelined requests wait here; the bound stops a client from queueing more.
+    beast::flat_buffer buffer(header_limit + relay_chunk_bytes);
+    bool linger = false;  // an error answer was sent while the client may still be sending
+
+    while (!w.draining) {
+        auto routing = w.routing;  // this request keeps its configuration generation
+        const auto& limits = routing->cfg->limits;
+        if (buffer.size() == 0) {
+            handle.idle = true;
+            stream.expires_after(limits.idle_timeout);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(relay_chunk_bytes), use_tuple);
+            handle.idle = false;
+            if (ec) break;
+            buffer.commit(n);
+        }
+        const auto started = std::chrono::steady_clock::now();
+
+        http::request_parser<http::buffer_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+        parser.body_limit(limits.max_body_bytes);
+        stream.expires_never();
+        read_deadline deadline(stream.socket());
+        deadline.arm(limits.header_timeout);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        if (deadline.disarm()) ec = beast::error::timeout;
+        if (ec) {
+            if (auto answer = classify_head_error(ec)) {
+                auto s = co_await answer_problem(stream, true, 11, false, answer->first, answer->second,
+                                                 limits.send_timeout);
+                log_access(client, request_id_for({}), "-", "-", s, started);
+                linger = true;
+            }
+            break;
+        }
+
+        request_scope scope{routing, client, &w.draining, request_id_for(parser.get()["x-request-id"])};
+        scope.client.trusted = any_contains(routing->cfg->trusted_proxies, client.address);
+        auto& req = parser.get();
+        exchange_summary summary;
+        if (auto why = smuggling_check(parser); !why.empty()) {
+            summary = co_await answer_problem(stream, true, req.version(), false, http::status::bad_request, why,
+                                              limits.send_timeout);
+        } else if (auto expect = req[http::field::expect];
+                   !expect.empty() && !beast::iequals(expect, "100-continue")) {
+            summary = co_await answer_problem(stream, !parser.is_done(), req.version(), req.keep_alive(),
+                                              http::status::expectation_failed,
+                                              "only 'Expect: 100-continue' is supported", limits.send_timeout);
+        } else {
+            summary = co_await proxy_request(stream, buffer, parser, scope);
+        }
+        log_access(client, scope.request_id, req.method_string(), req.target(), summary, started);
+        if (!summary.keep_alive) {
+            linger = summary.status != 0;
+            break;
+        }
+    }
+
+    if (linger) {
+        co_await lingering_close(stream);
+    } else {
+        error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.socket().close(ignored);
+    }
+}
+
+}  // namespace batchgate

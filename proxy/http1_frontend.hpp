@@ -1,0 +1,17 @@
+// One HTTP/1.1 client connection: reads requests one after another
+// (pipelined requests wait in a bounded buffer and the kernel's socket
+// buffer), enforces the header/body/time limits, and hands each request to
+// its handler. Slow clients are cut off: an idle deadline between requests,
+// an absolute deadline for the request head, a deadline per body read and
+// per write.
+#pragma once
+
+#include "proxy/worker.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+namespace batchgate {
+
+asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, client_info client);
+
+}  // namespace batchgate

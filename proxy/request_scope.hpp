@@ -1,0 +1,33 @@
+// What a handler needs to know about the request it serves and the worker it
+// runs on. Owned by the worker; handlers borrow it for one request.
+#pragma once
+
+#include "proxy/backend_pool.hpp"
+#include "proxy/config.hpp"
+#include "proxy/forwarding.hpp"
+#include "proxy/router.hpp"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace batchgate {
+
+// Routes and backend pools of one configuration generation on one worker.
+// Replaced as a whole on reload; requests in flight keep the old one alive.
+struct routing_state {
+    std::shared_ptr<const config> cfg;
+    batchgate::router router;
+    std::unordered_map<std::string, std::shared_ptr<backend_pool>> pools;
+
+    routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers);
+};
+
+struct request_scope {
+    std::shared_ptr<routing_state> routing;
+    client_info client;
+    const bool* draining = nullptr;  // the worker's flag: once set, answer with Connection: close
+    std::string request_id;  // for the access log and X-Request-Id
+};
+
+}  // namespace batchgate

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds batchgate and runs the whole test suite twice: a normal build, then
+# an AddressSanitizer + UndefinedBehaviorSanitizer build. Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+jobs=${JOBS:-$(nproc)}
+run_suite() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs")
+}
+
+echo "== release build and tests"
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== ASan + UBSan build and tests"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_suite build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBATCHGATE_SANITIZE=ON
+fi

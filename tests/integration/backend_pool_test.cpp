@@ -1,0 +1,136 @@
+// The per-worker connection pool against real sockets.
+#include "proxy/backend_pool.hpp"
+#include "tests/integration/harness.hpp"
+#include "tests/integration/test_backend.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/test/unit_test.hpp>
+
+using namespace batchgate;
+using namespace batchgate::test;
+
+namespace {
+
+backend_config pool_config(std::vector<std::string> endpoints, std::size_t max_connections,
+                           duration queue_timeout = std::chrono::milliseconds(200)) {
+    backend_config cfg;
+    cfg.name = "b";
+    for (auto& e : endpoints) cfg.endpoints.push_back(*parse_host_port(e, false));
+    cfg.max_connections = max_connections;
+    cfg.queue_timeout = queue_timeout;
+    return cfg;
+}
+
+// Runs `body` as a coroutine on a fresh io_context until it finishes.
+template <class F>
+void run_coroutine(F body) {
+    asio::io_context io;
+    bool done = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        co_await body(io.get_executor());
+        done = true;
+    }, asio::detached);
+    io.run();
+    BOOST_REQUIRE(done);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(backend_pool)
+
+BOOST_AUTO_TEST_CASE(released_connections_are_reused) {
+    test_backend backend;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<batchgate::backend_pool>(ex, pool_config({backend.address()}, 4), 1);
+        auto first = co_await pool->acquire();
+        BOOST_REQUIRE(first.error == acquire_error::none);
+        BOOST_TEST(!first.connection.reused());
+        first.connection.release(true);
+        BOOST_TEST(pool->stats().idle == 1u);
+        auto second = co_await pool->acquire();
+        BOOST_TEST(second.connection.reused());
+        BOOST_TEST(pool->stats().open == 1u);
+        second.connection.release(false);  // closed, not pooled
+        BOOST_TEST(pool->stats().open == 0u);
+        BOOST_TEST(pool->stats().idle == 0u);
+    });
+    BOOST_TEST(eventually([&] { return backend.connections() == 1; }));
+}
+
+BOOST_AUTO_TEST_CASE(full_pool_times_out_waiters) {
+    test_backend backend;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<batchgate::backend_pool>(ex, pool_config({backend.address()}, 1), 1);
+        auto held = co_await pool->acquire();
+        BOOST_REQUIRE(held.error == acquire_error::none);
+        auto started = std::chrono::steady_clock::now();
+        auto waited = co_await pool->acquire();
+        BOOST_TEST((waited.error == acquire_error::queue_timeout));
+        BOOST_TEST((std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(190)));
+        BOOST_TEST(pool->stats().waiting == 0u);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_returned_connection_goes_to_the_first_waiter) {
+    test_backend backend;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<batchgate::backend_pool>(
+            ex, pool_config({backend.address()}, 1, std::chrono::seconds(5)), 1);
+        auto held = co_await pool->acquire();
+        asio::steady_timer later(ex, std::chrono::milliseconds(50));
+        later.async_wait([&](error_code) { held.connection.release(true); });
+        auto waited = co_await pool->acquire();
+        BOOST_TEST((waited.error == acquire_error::none));
+        BOOST_TEST(waited.connection.reused());
+    });
+    BOOST_TEST(eventually([&] { return backend.connections() == 1; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_closed_connection_frees_its_slot_for_a_waiter) {
+    test_backend backend;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<batchgate::backend_pool>(
+            ex, pool_config({backend.address()}, 1, std::chrono::seconds(5)), 1);
+        auto held = co_await pool->acquire();
+        asio::steady_timer later(ex, std::chrono::milliseconds(50));
+        later.async_wait([&](error_code) { held.connection.release(false); });
+        auto waited = co_await pool->acquire();
+        BOOST_TEST((waited.error == acquire_error::none));
+        BOOST_TEST(!waited.connection.reused());
+        BOOST_TEST(pool->stats().open == 1u);
+    });
+    BOOST_TEST(eventually([&] { return backend.connections() == 2; }));
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_are_used_round_robin) {
+    test_backend a, b;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<batchgate::backend_pool>(ex, pool_config({a.address(), b.address()}, 4), 1);
+        auto first = co_await pool->acquire();
+        auto second = co_await pool->acquire();
+        BOOST_TEST((first.error == acquire_error::none && second.error == acquire_error::none));
+    });
+    BOOST_TEST(eventually([&] { return a.connections() == 1 && b.connections() == 1; }));
+}
+
+BOOST_AUTO_TEST_CASE(refused_connect_is_reported_and_frees_the_slot) {
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<batchgate::backend_pool>(
+            ex, pool_config({"127.0.0.1:" + std::to_string(closed_port())}, 1), 1);
+        auto r = co_await pool->acquire();
+        BOOST_TEST((r.error == acquire_error::connect_failed));
+        BOOST_TEST(r.cause == asio::error::connection_refused);
+        BOOST_TEST(pool->stats().open == 0u);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(max_connections_is_shared_between_workers) {
+    asio::io_context io;
+    batchgate::backend_pool pool(io.get_executor(), pool_config({"127.0.0.1:1"}, 32), 2);
+    BOOST_TEST(pool.per_endpoint_limit() == 16u);
+    batchgate::backend_pool small(io.get_executor(), pool_config({"127.0.0.1:1"}, 1), 4);
+    BOOST_TEST(small.per_endpoint_limit() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
