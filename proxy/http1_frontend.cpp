@@ -1,6 +1,7 @@
 #include "proxy/http1_frontend.hpp"
 
 #include "proxy/access_log.hpp"
+#include "proxy/batch_handler.hpp"
 #include "proxy/http1_relay.hpp"
 #include "proxy/passthrough.hpp"
 #include "proxy/read_deadline.hpp"
@@ -128,6 +129,8 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
             summary = co_await answer_problem(stream, !parser.is_done(), req.version(), req.keep_alive(),
                                               http::status::expectation_failed,
                                               "only 'Expect: 100-continue' is supported", limits.send_timeout);
+        } else if (is_batch_target(req.target(), *routing->cfg)) {
+            summary = co_await handle_batch(stream, buffer, parser, scope);
         } else {
             summary = co_await proxy_request(stream, buffer, parser, scope);
         }

@@ -5,6 +5,7 @@
 #include "proxy/backend_pool.hpp"
 #include "proxy/config.hpp"
 #include "proxy/forwarding.hpp"
+#include "proxy/in_flight_limiter.hpp"
 #include "proxy/router.hpp"
 
 #include <memory>
@@ -13,14 +14,22 @@
 
 namespace batchgate {
 
+using limiter_map = std::unordered_map<std::string, std::shared_ptr<in_flight_limiter>>;
+
+// One max_in_flight limiter per backend, shared by every worker of one
+// configuration generation.
+limiter_map make_limiters(const config& cfg);
+
 // Routes and backend pools of one configuration generation on one worker.
 // Replaced as a whole on reload; requests in flight keep the old one alive.
 struct routing_state {
     std::shared_ptr<const config> cfg;
     batchgate::router router;
-    std::unordered_map<std::string, std::shared_ptr<backend_pool>> pools;
+    std::unordered_map<std::string, std::shared_ptr<backend_pool>> pools;  // this worker's own
+    limiter_map limiters;                                                   // shared across workers
 
-    routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers);
+    routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers,
+                  limiter_map shared_limiters);
 };
 
 struct request_scope {

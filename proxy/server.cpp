@@ -84,8 +84,9 @@ server::server(config c) : cfg_(std::make_shared<const config>(std::move(c))) {
         workers_.push_back(std::make_unique<worker>());
         keep_running_.push_back(asio::make_work_guard(workers_.back()->context));
     }
+    auto limiters = make_limiters(*cfg_);
     for (auto& w : workers_)
-        w->routing = std::make_shared<routing_state>(cfg_, w->context.get_executor(), n);
+        w->routing = std::make_shared<routing_state>(cfg_, w->context.get_executor(), n, limiters);
     for (const auto& listener : cfg_->listen) {
         try {
             auto acceptor = std::make_unique<tcp::acceptor>(workers_.front()->context);
@@ -161,8 +162,9 @@ bool server::wait(duration timeout) {
 void server::reload(config next) {
     auto cfg = std::make_shared<const config>(std::move(next));
     const unsigned n = worker_count();
+    auto limiters = make_limiters(*cfg);
     for (auto& w : workers_) {
-        auto state = std::make_shared<routing_state>(cfg, w->context.get_executor(), n);
+        auto state = std::make_shared<routing_state>(cfg, w->context.get_executor(), n, limiters);
         asio::post(w->context, [w = w.get(), state] {
             auto old = std::exchange(w->routing, state);
             for (auto& [name, pool] : old->pools) pool->close_idle();
