@@ -60,7 +60,8 @@ void log_access(const client_info& client, std::string_view request_id, std::str
     if (!summary.backend.empty()) line["backend"] = summary.backend;
     line["request_bytes"] = summary.request_bytes;
     line["response_bytes"] = summary.response_bytes;
-    line["duration_ms"] = std::chrono::duration<double, std::milli>(elapsed).count();
+    // Whole microseconds: Boost.JSON would print a double as 3.03661126E2.
+    line["duration_us"] = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
     std::string text = boost::json::serialize(line);
     text += '\n';
     [[maybe_unused]] auto n = ::write(STDOUT_FILENO, text.data(), text.size());

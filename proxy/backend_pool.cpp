@@ -69,7 +69,8 @@ void pooled_connection::release(bool reusable) {
 backend_pool::backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
-      per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))) {
+      per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
+      metrics_(metrics_registry::global().backend(cfg_.name)) {
     for (const auto& address : cfg_.endpoints) {
         endpoint_state ep;
         ep.address = address;
@@ -78,14 +79,18 @@ backend_pool::backend_pool(asio::any_io_executor executor, backend_config cfg, u
     }
 }
 
+backend_pool::~backend_pool() { close_idle(); }
+
 std::optional<beast::tcp_stream> backend_pool::take_idle(endpoint_state& ep) {
     const auto now = std::chrono::steady_clock::now();
     while (!ep.idle.empty()) {
         idle_connection candidate = std::move(ep.idle.back());
         ep.idle.pop_back();
+        metrics_.idle_connections.fetch_sub(1, std::memory_order_relaxed);
         if (now - candidate.since < cfg_.idle_timeout && still_open(candidate.stream))
             return std::move(candidate.stream);
         close_stream(candidate.stream);
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
         --ep.open;
     }
     return std::nullopt;
@@ -155,6 +160,7 @@ asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
         }
     }
     if (ec) {
+        metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
         std::optional<beast::tcp_stream> none;
         give_back(idx, none, false);
         co_return acquire_result{{},
@@ -165,6 +171,7 @@ asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
     error_code ignored;
     stream.socket().set_option(tcp::no_delay(true), ignored);
     ++connects_;
+    metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
     co_return lend(idx, std::move(stream), false);
 }
 
@@ -172,7 +179,10 @@ void backend_pool::give_back(std::size_t endpoint, std::optional<beast::tcp_stre
                              bool reusable) {
     auto& ep = endpoints_[endpoint];
     const bool keep = reusable && stream.has_value();
-    if (!keep && stream) close_stream(*stream);
+    if (!keep && stream) {
+        close_stream(*stream);
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (!waiters_.empty()) {
         waiter* w = waiters_.front();
         waiters_.pop_front();
@@ -184,6 +194,7 @@ void backend_pool::give_back(std::size_t endpoint, std::optional<beast::tcp_stre
     }
     if (keep) {
         ep.idle.push_back({std::move(*stream), std::chrono::steady_clock::now()});
+        metrics_.idle_connections.fetch_add(1, std::memory_order_relaxed);
     } else {
         --ep.open;
     }
@@ -193,6 +204,9 @@ void backend_pool::close_idle() {
     for (auto& ep : endpoints_) {
         for (auto& c : ep.idle) close_stream(c.stream);
         ep.open -= ep.idle.size();
+        const auto n = static_cast<std::int64_t>(ep.idle.size());
+        metrics_.idle_connections.fetch_sub(n, std::memory_order_relaxed);
+        metrics_.open_connections.fetch_sub(n, std::memory_order_relaxed);
         ep.idle.clear();
     }
 }

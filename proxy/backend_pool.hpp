@@ -7,6 +7,7 @@
 #pragma once
 
 #include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -73,10 +74,14 @@ class backend_pool : public std::enable_shared_from_this<backend_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
     backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share);
+    ~backend_pool();
+    backend_pool(const backend_pool&) = delete;
+    backend_pool& operator=(const backend_pool&) = delete;
 
     asio::awaitable<acquire_result> acquire();
 
     const backend_config& config() const { return cfg_; }
+    backend_metrics& metrics() const { return metrics_; }
     pool_stats stats() const;
     std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
 
@@ -118,6 +123,7 @@ private:
     std::size_t next_endpoint_ = 0;
     std::uint64_t connects_ = 0;
     std::uint64_t reuses_ = 0;
+    backend_metrics& metrics_;  // process-wide series for this backend name
 };
 
 }  // namespace batchgate

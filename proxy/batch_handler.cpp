@@ -3,6 +3,7 @@
 #include "proxy/batch_parser.hpp"
 #include "proxy/fanout.hpp"
 #include "proxy/http1_relay.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/multistatus.hpp"
 #include "proxy/problem.hpp"
 #include "proxy/read_deadline.hpp"
@@ -170,10 +171,12 @@ public:
 private:
     std::optional<refusal> check_request() {
         if (req_.method() != http::verb::post) return refusal{http::status::method_not_allowed, "the batch endpoint takes POST only"};
-        if (auto length = request_.content_length(); length && *length > cfg_.batch.max_body_bytes)
+        if (auto length = request_.content_length(); length && *length > cfg_.batch.max_body_bytes) {
+            metrics_registry::global().limit_breached(limit_kind::batch_body_bytes);
             return refusal{http::status::payload_too_large,
                            "batch body of " + std::to_string(*length) + " bytes is over batch.max_body_bytes (" +
                                std::to_string(cfg_.batch.max_body_bytes) + ")"};
+        }
         auto type = media_type(req_[http::field::content_type]);
         if (type == "application/json")
             json_ = true;
@@ -206,9 +209,11 @@ private:
             body_.append(chunk.data(), chunk.size() - req_.body().size);
             if (!ec) continue;
             keep_alive_ = false;
-            if (ec == http::error::body_limit)
+            if (ec == http::error::body_limit) {
+                metrics_registry::global().limit_breached(limit_kind::batch_body_bytes);
                 co_return refusal{http::status::payload_too_large,
                                   "batch body over batch.max_body_bytes (" + std::to_string(cfg_.batch.max_body_bytes) + ")"};
+            }
             if (ec == beast::error::timeout)
                 co_return refusal{http::status::request_timeout, "batch body stalled for limits.read_timeout"};
             co_return refusal{http::status::bad_request, "cannot read the batch body: " + ec.message()};
@@ -226,9 +231,11 @@ private:
         auto parsed = json_ ? parse_json_batch(body_, limits) : parse_xml_batch(body_, limits);
         if (parsed.error) {
             const auto& e = *parsed.error;
+            if (e.status == 413) metrics_registry::global().limit_breached(limit_kind::batch_items);
             return refusal{static_cast<http::status>(e.status), e.message, {e.line, e.column}};
         }
         batch = std::move(parsed.batch);
+        metrics_registry::global().batch_items(batch->items.size());
         return std::nullopt;
     }
 
@@ -278,6 +285,7 @@ private:
             client_ok = co_await write_piece(begin);
         }
 
+        scoped_gauge running(metrics_registry::global().batches_in_flight);
         cancel_scope cancel;
         if (!client_ok) cancel.cancel(cancel_reason::client_gone);
         fanout_stats stats;

@@ -48,6 +48,27 @@ std::optional<clock::duration> retry_after(const http::fields& headers) {
     return std::chrono::seconds(seconds);
 }
 
+// One exchange's mark on the backend's series; a cancelled exchange (client
+// gone, deadline) says nothing about the backend and is not counted.
+void record(backend_metrics& m, const exchange_outcome& o, clock::duration elapsed) {
+    switch (o.error) {
+    case exchange_error::none:
+        m.response(o.response.result_int());
+        m.latency.observe(elapsed);
+        return;
+    case exchange_error::cancelled: return;
+    case exchange_error::timeout:
+    case exchange_error::connect_timeout: m.timeouts.fetch_add(1, std::memory_order_relaxed); break;
+    case exchange_error::queue_timeout:
+        m.overloaded.fetch_add(1, std::memory_order_relaxed);
+        metrics_registry::global().limit_breached(limit_kind::queue_timeout);
+        break;
+    case exchange_error::too_large: metrics_registry::global().limit_breached(limit_kind::item_response_bytes); break;
+    default: break;
+    }
+    m.response(0);
+}
+
 struct item_outcome {
     std::vector<item_result> results;
     bool succeeded = false;  // 2xx: dependents may run
@@ -94,7 +115,10 @@ public:
                 // Once cancelled, only completions matter: no more deadline wake-ups.
                 wake_.expires_at(scope_.cancelled() ? clock::time_point::max() : in_.deadline);
                 auto [ec] = co_await wake_.async_wait(use_tuple);
-                if (!ec && clock::now() >= in_.deadline) scope_.cancel(cancel_reason::deadline);
+                if (!ec && clock::now() >= in_.deadline && !scope_.cancelled()) {
+                    scope_.cancel(cancel_reason::deadline);
+                    metrics_registry::global().limit_breached(limit_kind::batch_deadline);
+                }
             }
             std::vector<item_result> out;
             while (!finished_.empty()) {
@@ -222,6 +246,9 @@ private:
         if (wait <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
         if (!co_await limiter.acquire(wait)) {
             if (scope_.cancelled() || clock::now() >= in_.deadline) co_return cancelled(i);
+            pool.metrics().overloaded.fetch_add(1, std::memory_order_relaxed);
+            pool.metrics().response(0);
+            metrics_registry::global().limit_breached(limit_kind::in_flight);
             co_return failure(i, 503, item_condition::overloaded,
                               who + std::to_string(backend.max_in_flight) + " items in flight for " +
                                   ms(backend.queue_timeout));
@@ -230,6 +257,7 @@ private:
             in_flight_limiter& l;
             ~slot_guard() { l.release(); }
         } slot{limiter};
+        scoped_gauge in_flight(pool.metrics().in_flight);
 
         const bool retryable = is_idempotent(request.method);
         bool stale_retry_used = false;
@@ -237,9 +265,11 @@ private:
             const auto remaining = in_.deadline - clock::now();
             if (remaining <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
             const bool may_retry = retryable && attempt < backend.retries.attempts;
+            const auto sent_at = clock::now();
             auto o = co_await exchange_once(pool, request, in_.client, in_.routing.cfg->batch.max_item_response_bytes,
                                             std::chrono::ceil<duration>(std::min<clock::duration>(backend.timeout, remaining)),
                                             scope_);
+            record(pool.metrics(), o, clock::now() - sent_at);
             const auto& retries = backend.retries;
             bool retry = false;
             std::optional<clock::duration> pause;
@@ -301,6 +331,7 @@ private:
                 co_return failure(i, 502, item_condition::upstream_failure, who + "sent only interim (1xx) answers");
             }
             ++stats_.retries;
+            pool.metrics().retries.fetch_add(1, std::memory_order_relaxed);
             if (pause) {
                 asio::steady_timer timer(executor_, *pause);
                 cancel_scope::registration registered(scope_, [&timer] { timer.cancel(); });

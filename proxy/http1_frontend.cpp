@@ -3,6 +3,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/batch_handler.hpp"
 #include "proxy/http1_relay.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/passthrough.hpp"
 #include "proxy/read_deadline.hpp"
 
@@ -46,18 +47,27 @@ std::string_view smuggling_check(const http::request_parser<http::buffer_body>& 
 // nullopt when the connection should just be closed (client went away).
 // Only called once the first bytes of a request arrived, so a timeout is a
 // slow client, not an idle one.
-std::optional<std::pair<http::status, std::string_view>> classify_head_error(const error_code& ec) {
+struct head_refusal {
+    http::status status;
+    std::string_view detail;
+    limit_kind limit;
+};
+
+std::optional<head_refusal> classify_head_error(const error_code& ec) {
     if (ec == http::error::header_limit)
-        return std::pair{http::status::request_header_fields_too_large, "request head larger than limits.max_header_bytes"};
+        return head_refusal{http::status::request_header_fields_too_large,
+                            "request head larger than limits.max_header_bytes", limit_kind::header_bytes};
     if (ec == http::error::body_limit)
-        return std::pair{http::status::payload_too_large, "request body larger than limits.max_body_bytes"};
+        return head_refusal{http::status::payload_too_large, "request body larger than limits.max_body_bytes",
+                            limit_kind::body_bytes};
     if (ec == beast::error::timeout)
-        return std::pair{http::status::request_timeout, "request head not received within limits.header_timeout"};
+        return head_refusal{http::status::request_timeout, "request head not received within limits.header_timeout",
+                            limit_kind::header_timeout};
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
         ec == asio::error::operation_aborted || ec == http::error::partial_message)
         return std::nullopt;
     if (ec.category() == http::make_error_code(http::error::bad_field).category())
-        return std::pair{http::status::bad_request, "malformed request head"};
+        return head_refusal{http::status::bad_request, "malformed request head", limit_kind::bad_request};
     return std::nullopt;
 }
 
@@ -79,6 +89,8 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
 }  // namespace
 
 asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, client_info client) {
+    auto& metrics = metrics_registry::global();
+    scoped_gauge connected(metrics.client_connections);
     session_handle handle{&stream};
     worker::registration registered(w, &handle);
     std::size_t header_limit = w.routing->cfg->limits.max_header_bytes;
@@ -109,8 +121,10 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
         if (deadline.disarm()) ec = beast::error::timeout;
         if (ec) {
             if (auto answer = classify_head_error(ec)) {
-                auto s = co_await answer_problem(stream, true, 11, false, answer->first, answer->second,
+                metrics.limit_breached(answer->limit);
+                auto s = co_await answer_problem(stream, true, 11, false, answer->status, answer->detail,
                                                  limits.send_timeout);
+                metrics.request_done(request_kind::passthrough, s.status, std::chrono::steady_clock::now() - started);
                 log_access(client, request_id_for({}), "-", "-", s, started);
                 linger = true;
             }
@@ -121,7 +135,9 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
         scope.client.trusted = any_contains(routing->cfg->trusted_proxies, client.address);
         auto& req = parser.get();
         exchange_summary summary;
+        auto kind = request_kind::passthrough;
         if (auto why = smuggling_check(parser); !why.empty()) {
+            metrics.limit_breached(limit_kind::smuggling);
             summary = co_await answer_problem(stream, true, req.version(), false, http::status::bad_request, why,
                                               limits.send_timeout);
         } else if (auto expect = req[http::field::expect];
@@ -130,10 +146,12 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
                                               http::status::expectation_failed,
                                               "only 'Expect: 100-continue' is supported", limits.send_timeout);
         } else if (is_batch_target(req.target(), *routing->cfg)) {
+            kind = request_kind::batch;
             summary = co_await handle_batch(stream, buffer, parser, scope);
         } else {
             summary = co_await proxy_request(stream, buffer, parser, scope);
         }
+        metrics.request_done(kind, summary.status, std::chrono::steady_clock::now() - started);
         log_access(client, scope.request_id, req.method_string(), req.target(), summary, started);
         if (!summary.keep_alive) {
             linger = summary.status != 0;

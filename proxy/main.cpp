@@ -37,6 +37,9 @@ int run(const std::string& config_path) {
     for (const auto& ep : srv->local_endpoints())
         log_line("listening on " + ep.address().to_string() + ":" + std::to_string(ep.port()) + " with " +
                  std::to_string(srv->worker_count()) + " workers");
+    if (auto admin = srv->admin_endpoint())
+        log_line("admin (/metrics, /healthz, /readyz) on " + admin->address().to_string() + ":" +
+                 std::to_string(admin->port()));
 
     boost::asio::io_context signals_context(1);
     boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM, SIGHUP);

@@ -158,6 +158,10 @@ private:
     }
 
     exchange_failure backend_failure(http::status status, std::string what) const {
+        auto& m = pool_->metrics();
+        m.response(0);
+        if (status == http::status::gateway_timeout) m.timeouts.fetch_add(1, std::memory_order_relaxed);
+        if (status == http::status::service_unavailable) m.overloaded.fetch_add(1, std::memory_order_relaxed);
         return {status, "backend " + pool_->config().name + ": " + what};
     }
 
@@ -165,7 +169,13 @@ private:
         const auto& backend = pool_->config();
         const bool replayable = is_idempotent(req_.method()) && request_.is_done();
         bool stale_retry_used = false;
+        unsigned counted_attempt = 1;
+        const auto started = std::chrono::steady_clock::now();
         for (unsigned attempt = 1;; ++attempt) {
+            if (attempt != counted_attempt) {  // a stale-connection replay keeps its attempt number
+                counted_attempt = attempt;
+                pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
+            }
             const bool may_retry = replayable && attempt < backend.retries.attempts;
             auto got = co_await pool_->acquire();
             if (got.error != acquire_error::none) {
@@ -199,7 +209,11 @@ private:
 
             auto head = co_await read_response_head(conn_.stream(), backend_buffer_, response_,
                                                     req_.method() == http::verb::head, backend);
-            if (head.failure == head_failure::none) co_return std::nullopt;
+            if (head.failure == head_failure::none) {
+                pool_->metrics().response(response_->get().result_int());
+                pool_->metrics().latency.observe(std::chrono::steady_clock::now() - started);
+                co_return std::nullopt;
+            }
             const bool reused = conn_.reused();
             conn_.release(false);
             backend_buffer_.clear();
@@ -256,10 +270,15 @@ private:
     exchange_failure client_body_failure(const error_code& ec) {
         conn_.release(false);
         keep_alive_ = false;  // what is left on the wire cannot be parsed as a request
-        if (ec == beast::error::timeout)
+        auto& metrics = metrics_registry::global();
+        if (ec == beast::error::timeout) {
+            metrics.limit_breached(limit_kind::read_timeout);
             return {http::status::request_timeout, "request body stalled for " + ms(limits_.read_timeout)};
-        if (ec == http::error::body_limit)
+        }
+        if (ec == http::error::body_limit) {
+            metrics.limit_breached(limit_kind::body_bytes);
             return {http::status::payload_too_large, "request body larger than limits.max_body_bytes"};
+        }
         if (is_reset(ec)) return {http::status::bad_request, {}, true};
         return {http::status::bad_request, "malformed request body: " + ec.message()};
     }

@@ -2,6 +2,7 @@
 
 #include "proxy/access_log.hpp"
 #include "proxy/http1_frontend.hpp"
+#include "proxy/metrics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -34,25 +35,25 @@ tcp::endpoint to_endpoint(const host_port& hp) {
     return tcp::endpoint(asio::ip::make_address(hp.host), hp.port);
 }
 
-// Client connections open across all workers; the accept loops pause at
-// limits.max_connections so the excess waits in the kernel's backlog.
-struct connection_count {
-    std::atomic<std::size_t> open{0};
-};
-
+// The accept loops pause at limits.max_connections so the excess waits in
+// the kernel's backlog instead of costing us memory.
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::unique_ptr<worker>>& workers,
-                                  std::shared_ptr<connection_count> count) {
+                                  std::shared_ptr<server::connection_count> count) {
+    bool paused = false;
     std::size_t next = 0;
     for (;;) {
         worker& w = *workers[next % workers.size()];
         // Worker 0 runs this loop, so reading its routing generation is safe.
         if (count->open.load() >= workers.front()->routing->cfg->limits.max_connections) {
+            if (!paused) metrics_registry::global().limit_breached(limit_kind::client_connections);
+            paused = true;
             asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(10));
             co_await pause.async_wait(use_tuple);
             if (!acceptor.is_open()) co_return;
             continue;
         }
         ++next;
+        paused = false;
         // The socket is created on the chosen worker's io_context: the
         // session never crosses threads afterwards.
         auto [ec, socket] = co_await acceptor.async_accept(w.context, use_tuple);
@@ -100,7 +101,26 @@ server::server(config c) : cfg_(std::make_shared<const config>(std::move(c))) {
             throw std::runtime_error("cannot listen on " + listener.address.text() + ": " + e.code().message());
         }
     }
+    if (cfg_->admin.address)
+        admin_ = std::make_unique<admin_server>(workers_.front()->context, *cfg_->admin.address,
+                                                [this] { return !draining_.load(); });
     set_access_log_enabled(cfg_->access_log);
+}
+
+std::optional<tcp::endpoint> server::admin_endpoint() const {
+    if (!admin_) return std::nullopt;
+    return admin_->local_endpoint();
+}
+
+// The admin listener keeps answering (/readyz: 503) while clients drain, and
+// goes once the last client connection is gone, letting worker 0 finish.
+asio::awaitable<void> server::stop_admin_when_idle() {
+    asio::steady_timer poll(workers_.front()->context);
+    while (connections_->open.load() > 0) {
+        poll.expires_after(std::chrono::milliseconds(20));
+        co_await poll.async_wait(use_tuple);
+    }
+    admin_->stop();
 }
 
 server::~server() {
@@ -116,9 +136,9 @@ std::vector<tcp::endpoint> server::local_endpoints() const {
 }
 
 void server::start() {
-    auto count = std::make_shared<connection_count>();
     for (auto& acceptor : acceptors_)
-        asio::co_spawn(workers_.front()->context, accept_loop(*acceptor, workers_, count), report_exception);
+        asio::co_spawn(workers_.front()->context, accept_loop(*acceptor, workers_, connections_), report_exception);
+    if (admin_) admin_->start();
     for (auto& w : workers_) {
         threads_.emplace_back([this, ctx = &w->context] {
             ctx->run();
@@ -130,7 +150,9 @@ void server::start() {
 }
 
 void server::drain() {
+    if (draining_.exchange(true)) return;
     asio::post(workers_.front()->context, [this] {
+        if (admin_) asio::co_spawn(workers_.front()->context, stop_admin_when_idle(), report_exception);
         for (auto& a : acceptors_) {
             error_code ignored;
             a->close(ignored);

@@ -2,11 +2,13 @@
 // reload. Start-up may throw (bind failures); nothing after start() does.
 #pragma once
 
+#include "proxy/admin.hpp"
 #include "proxy/config.hpp"
 #include "proxy/worker.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -26,6 +28,8 @@ public:
 
     // The bound addresses, in `listen` order.
     std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
+    // The admin listener's bound address, when one is configured.
+    std::optional<asio::ip::tcp::endpoint> admin_endpoint() const;
     unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
 
     void start();
@@ -42,14 +46,22 @@ public:
     template <class Fn>
     auto on_worker(unsigned index, Fn fn) -> decltype(fn(std::declval<worker&>()));
 
+    // Client connections open across all workers.
+    struct connection_count {
+        std::atomic<std::size_t> open{0};
+    };
+
 private:
-    void install_routing(std::shared_ptr<const config> cfg);
+    asio::awaitable<void> stop_admin_when_idle();
 
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
     std::vector<std::thread> threads_;
     std::shared_ptr<const config> cfg_;
+    std::shared_ptr<connection_count> connections_ = std::make_shared<connection_count>();
+    std::unique_ptr<admin_server> admin_;
+    std::atomic<bool> draining_{false};  // /readyz answers 503 from the first drain signal on
 
     std::mutex mutex_;
     std::condition_variable finished_cv_;

@@ -31,10 +31,19 @@ pids+=($!)
 wait_for_port 8080
 
 show() { echo; echo "\$ curl -si $*"; curl -si "$@"; echo; }
+show http://127.0.0.1:8080/batch -H 'Content-Type: application/json' -d '{
+  "requests": [
+    {"id": "1", "method": "GET",    "url": "/users/1"},
+    {"id": "2", "method": "PUT",    "url": "/users/4", "body": {"name": "Barbara"}},
+    {"id": "3", "method": "GET",    "url": "/users/4", "dependsOn": ["2"]},
+    {"id": "4", "method": "GET",    "url": "/slow/300"},
+    {"id": "5", "method": "DELETE", "url": "/items/17"},
+    {"id": "6", "method": "GET",    "url": "/users/999"}
+  ]}'
+show http://127.0.0.1:8080/batch -H 'Content-Type: application/xml' -H 'Accept: application/json' --data-binary \
+  '<batch xmlns="urn:batchgate:batch" xmlns:D="DAV:"><request method="DELETE"><D:href>/items/1</D:href><D:href>/items/2</D:href><D:href>/items/3</D:href></request></batch>'
 show http://127.0.0.1:8080/users/1
-show -X PUT -H 'Content-Type: application/json' -d '{"name":"Barbara"}' http://127.0.0.1:8080/users/4
-show -X DELETE http://127.0.0.1:8080/items/17
-show 'http://127.0.0.1:8080/../etc/passwd' --path-as-is
+show --path-as-is 'http://127.0.0.1:8080/../etc/passwd'
 echo
 echo "access log (/tmp/batchgate-demo-access.log):"
 cat /tmp/batchgate-demo-access.log
