@@ -44,12 +44,6 @@
 #include <utility>
 #include <vector>
 
-// GCC (12 at least) reports a false -Wmismatched-new-delete on the frames of
-// asio::awaitable coroutines when it inlines their allocator, e.g. in
-// sanitizer builds (GCC PR middle-end/109224).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
