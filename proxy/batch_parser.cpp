@@ -347,6 +347,32 @@ std::pair<std::size_t, std::size_t> text_position(std::string_view text, std::si
     return {line, column};
 }
 
+// text_position for many ascending offsets in one pass over the text (one
+// call per request would make a 10,000-request batch quadratic).
+std::vector<std::pair<std::size_t, std::size_t>> text_positions(std::string_view text,
+                                                                 const std::vector<std::size_t>& offsets) {
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    out.reserve(offsets.size());
+    std::size_t line = 1, column = 1, at = 0;
+    for (std::size_t offset : offsets) {
+        offset = std::min(offset, text.size());
+        if (offset < at) {  // not ascending: start over for this one
+            out.push_back(text_position(text, offset));
+            continue;
+        }
+        for (; at < offset; ++at) {
+            if (text[at] == '\n') {
+                ++line;
+                column = 1;
+            } else if ((static_cast<unsigned char>(text[at]) & 0xc0) != 0x80) {
+                ++column;
+            }
+        }
+        out.emplace_back(line, column);
+    }
+    return out;
+}
+
 // What the DOM forgets: where each request object starts, the raw text of each
 // request's "body" (so a JSON body is forwarded with its numbers exactly as
 // written — the DOM would turn 1.0 into 1E0 and round big integers), and
@@ -568,6 +594,7 @@ public:
         json::value root = parse();
 
         json_layout_walker(text_, layout_).run();
+        request_positions_ = text_positions(text_, layout_.request_offsets);
         if (layout_.duplicate_key_offset) {
             const auto [line, column] = text_position(text_, *layout_.duplicate_key_offset);
             fail(400, "duplicate key " + quoted(layout_.duplicate_key), line, column);
@@ -642,9 +669,7 @@ private:
     draft_request read_request(const json::value& v, std::size_t index) const {
         draft_request r;
         r.label = "requests[" + std::to_string(index) + "]";
-        if (index < layout_.request_offsets.size()) {
-            std::tie(r.line, r.column) = text_position(text_, layout_.request_offsets[index]);
-        }
+        if (index < request_positions_.size()) std::tie(r.line, r.column) = request_positions_[index];
         if (!v.is_object()) fail_request(r, "must be an object");
 
         bool has_method = false;
@@ -719,6 +744,7 @@ private:
     const batch_parse_limits& limits_;
     json::monotonic_resource arena_;
     json_layout layout_;
+    std::vector<std::pair<std::size_t, std::size_t>> request_positions_;  // 1-based line:column per request
 };
 
 }  // namespace
