@@ -197,7 +197,7 @@ private:
             if (ec) co_return refusal{http::status::bad_request, "client went away"};
         }
         request_.body_limit(cfg_.batch.max_body_bytes);
-        std::array<char, relay_chunk_bytes> chunk;
+        const std::span<char> chunk = scope_.relay_buffer;
         read_deadline deadline(client_.socket());
         while (!request_.is_done()) {
             req_.body().data = chunk.data();

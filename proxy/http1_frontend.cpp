@@ -96,6 +96,7 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
     std::size_t header_limit = w.routing->cfg->limits.max_header_bytes;
     // Pipelined requests wait here; the bound stops a client from queueing more.
     beast::flat_buffer buffer(header_limit + relay_chunk_bytes);
+    auto relay_buffer = std::make_unique<char[]>(relay_chunk_bytes);
     bool linger = false;  // an error answer was sent while the client may still be sending
 
     while (!w.draining) {
@@ -131,7 +132,8 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
             break;
         }
 
-        request_scope scope{routing, client, &w.draining, request_id_for(parser.get()["x-request-id"])};
+        request_scope scope{routing, client, &w.draining, request_id_for(parser.get()["x-request-id"]),
+                            std::span<char>(relay_buffer.get(), relay_chunk_bytes)};
         scope.client.trusted = any_contains(routing->cfg->trusted_proxies, client.address);
         auto& req = parser.get();
         exchange_summary summary;

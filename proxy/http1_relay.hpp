@@ -19,7 +19,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include <array>
+#include <span>
 
 namespace batchgate {
 
@@ -39,6 +39,8 @@ struct relay_status {
     explicit operator bool() const { return failed == relay_side::none; }
 };
 
+// `chunk` is the caller's (one per client connection, reused by every
+// relay on it: a coroutine-frame array would cost a 32 KiB allocation each).
 // Reads wait at most `read_timeout` each (the connection stays open, so a
 // client can still be told 408); writes at most `write_timeout` each.
 // Writes `out`'s header (if not yet written) and then every body byte that
@@ -49,9 +51,8 @@ asio::awaitable<relay_status> relay_body(beast::tcp_stream& from, beast::flat_bu
                                          duration read_timeout, beast::tcp_stream& to,
                                          http::message<isRequest, http::buffer_body>& out,
                                          http::serializer<isRequest, http::buffer_body>& sr,
-                                         duration write_timeout) {
+                                         duration write_timeout, std::span<char> chunk) {
     constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-    std::array<char, relay_chunk_bytes> chunk;
     relay_status status;
     read_deadline deadline(from.socket());
     do {

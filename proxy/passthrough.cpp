@@ -262,7 +262,7 @@ private:
             out.content_length(*length);
         http::request_serializer<http::buffer_body> serializer{out};
         auto sent = co_await relay_body(client_, client_buffer_, request_, limits_.read_timeout, conn_.stream(), out,
-                                        serializer, pool_->config().timeout);
+                                        serializer, pool_->config().timeout, scope_.relay_buffer);
         summary_.request_bytes = sent.bytes;
         co_return sent;
     }
@@ -314,7 +314,7 @@ private:
             complete = !ec;
         } else {
             auto relayed = co_await relay_body(conn_.stream(), backend_buffer_, *response_, pool_->config().timeout,
-                                               client_, out, serializer, limits_.send_timeout);
+                                               client_, out, serializer, limits_.send_timeout, scope_.relay_buffer);
             summary_.response_bytes = relayed.bytes;
             // The head is out, so a failure now cannot become an error status:
             // closing without the last chunk tells the client the body is cut.

@@ -9,6 +9,7 @@
 #include "proxy/router.hpp"
 
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -37,6 +38,7 @@ struct request_scope {
     client_info client;
     const bool* draining = nullptr;  // the worker's flag: once set, answer with Connection: close
     std::string request_id;  // for the access log and X-Request-Id
+    std::span<char> relay_buffer;  // the connection's body buffer, for one request at a time
 };
 
 }  // namespace batchgate
