@@ -224,6 +224,8 @@ private:
         request.method = canonical_method(item.method);
         if (!is_token(request.method))
             co_return failure(i, 400, item_condition::bad_request, "method is not a valid HTTP token");
+        if (request.method == "CONNECT")  // a tunnel has no place in a batch of resources
+            co_return failure(i, 400, item_condition::bad_request, "CONNECT cannot be batched");
         if (auto why = merge_headers(item, request.headers))
             co_return failure(i, 400, item_condition::bad_request, std::move(*why));
         normalized_target target;

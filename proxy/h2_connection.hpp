@@ -151,7 +151,6 @@ private:
     asio::awaitable<void> read_loop();
     asio::awaitable<void> write_loop();
     std::size_t fill_write_buffer();
-    void wait_for_idle_or_wake();
     bool idle_expired() const;
     void wake();
     void notify_changed();

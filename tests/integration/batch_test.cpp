@@ -328,14 +328,15 @@ BOOST_AUTO_TEST_CASE(bad_items_fail_alone) {
         {"id":"d","method":"GET","url":"/users/1","headers":{"X-Bad":"a\r\nInjected: 1"}},
         {"id":"e","method":"GET","url":"/users/1","headers":{"Host":"evil"}},
         {"id":"f","method":"GET","url":"/users/1\r\nX: y"},
-        {"id":"g","method":"GET","url":"/users/1"}]})", "application/json");
+        {"id":"g","method":"GET","url":"/users/1"},
+        {"id":"h","method":"CONNECT","url":"/users/1"}]})", "application/json");
     BOOST_TEST(xmllint_accepts(res.body()));
     auto es = by_id(entries_of(res.body()));
     for (auto id : {"a", "b", "f"}) {
         BOOST_TEST(es[id].status == "HTTP/1.1 400 Bad Request", id);
         BOOST_TEST(es[id].error == "bad-target", id);
     }
-    for (auto id : {"c", "d", "e"}) {
+    for (auto id : {"c", "d", "e", "h"}) {
         BOOST_TEST(es[id].status == "HTTP/1.1 400 Bad Request", id);
         BOOST_TEST(es[id].error == "bad-request", id);
     }
