@@ -103,19 +103,29 @@ std::string sanitized(std::string_view s, bool xml) {
     return out;
 }
 
-// Text content: only what XML requires, plus CR so CRLF survives line-end
-// normalisation. " and ' stay literal (as in PRODUCT.md §2).
-void append_xml_text(std::string& out, std::string_view s) {
+// XML escaping. Text content: only what XML requires, plus CR so CRLF
+// survives line-end normalisation; " and ' stay literal (as in PRODUCT.md §2).
+// Attribute values: all five entities, and the whitespace that attribute-value
+// normalisation would otherwise turn into spaces.
+std::string_view xml_entity(char c, bool attribute) {
+    switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '\r': return "&#13;";
+    case '"': return attribute ? "&quot;" : std::string_view{};
+    case '\'': return attribute ? "&apos;" : std::string_view{};
+    case '\t': return attribute ? "&#9;" : std::string_view{};
+    case '\n': return attribute ? "&#10;" : std::string_view{};
+    default: return {};
+    }
+}
+
+void append_xml_escaped(std::string& out, std::string_view s, bool attribute) {
     std::size_t done = 0;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        std::string_view rep;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '\r': rep = "&#13;"; break;
-        default: continue;
-        }
+        const std::string_view rep = xml_entity(s[i], attribute);
+        if (rep.empty()) continue;
         out.append(s.data() + done, i - done);
         out += rep;
         done = i + 1;
@@ -123,29 +133,8 @@ void append_xml_text(std::string& out, std::string_view s) {
     out.append(s.data() + done, s.size() - done);
 }
 
-// Attribute values: all five entities, and the whitespace that attribute-value
-// normalisation would otherwise turn into spaces.
-void append_xml_attr(std::string& out, std::string_view s) {
-    std::size_t done = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        std::string_view rep;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&apos;"; break;
-        case '\t': rep = "&#9;"; break;
-        case '\n': rep = "&#10;"; break;
-        case '\r': rep = "&#13;"; break;
-        default: continue;
-        }
-        out.append(s.data() + done, i - done);
-        out += rep;
-        done = i + 1;
-    }
-    out.append(s.data() + done, s.size() - done);
-}
+void append_xml_text(std::string& out, std::string_view s) { append_xml_escaped(out, s, false); }
+void append_xml_attr(std::string& out, std::string_view s) { append_xml_escaped(out, s, true); }
 
 void append_xml_text_sanitized(std::string& out, std::string_view s) {
     if (is_text(s))
