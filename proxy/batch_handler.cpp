@@ -191,10 +191,8 @@ private:
     asio::awaitable<std::optional<refusal>> read_body() {
         if (request_.is_done()) co_return std::nullopt;
         if (beast::iequals(req_[http::field::expect], "100-continue") && req_.version() >= 11) {
-            static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-            client_.expires_after(cfg_.limits.send_timeout);
-            auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), use_tuple);
-            if (ec) co_return refusal{http::status::bad_request, "client went away"};
+            const bool sent = co_await send_100_continue(client_, cfg_.limits.send_timeout);
+            if (!sent) co_return refusal{http::status::bad_request, "client went away"};
         }
         request_.body_limit(cfg_.batch.max_body_bytes);
         const std::span<char> chunk = scope_.relay_buffer;

@@ -1,5 +1,7 @@
 #include "proxy/fanout.hpp"
 
+#include "proxy/http_semantics.hpp"
+
 #include "proxy/in_flight_limiter.hpp"
 #include "proxy/item_exchange.hpp"
 #include "proxy/multistatus.hpp"
@@ -22,10 +24,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-bool is_idempotent(std::string_view method) {
-    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
-}
 
 // "get" → "GET" for the standard methods (Graph clients are not always
 // careful); anything else stays as written, since methods are case-sensitive.

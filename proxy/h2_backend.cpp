@@ -1,5 +1,7 @@
 #include "proxy/h2_backend.hpp"
 
+#include "proxy/http_semantics.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,7 +20,6 @@ namespace {
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr int max_interim_responses = 8;
 // A backend announcing "unlimited" streams still gets a bounded number from
 // us per session; more go to another session.
 constexpr std::uint32_t max_streams_per_session = 1000;

@@ -1,5 +1,7 @@
 #include "proxy/item_exchange.hpp"
 
+#include "proxy/http_semantics.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -13,12 +15,7 @@ namespace batchgate {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr int max_interim_responses = 8;
 
-bool is_connection_loss(const error_code& ec) {
-    return ec == asio::error::connection_reset || ec == asio::error::broken_pipe || ec == asio::error::eof ||
-           ec == http::error::end_of_stream || ec == http::error::partial_message;
-}
 
 exchange_error classify(const error_code& ec, const cancel_scope& scope) {
     if (ec == beast::error::timeout) return exchange_error::timeout;

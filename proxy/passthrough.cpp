@@ -1,6 +1,7 @@
 #include "proxy/passthrough.hpp"
 
 #include "proxy/http1_relay.hpp"
+#include "proxy/http_semantics.hpp"
 #include "proxy/problem.hpp"
 
 #include <boost/asio/write.hpp>
@@ -14,31 +15,10 @@ namespace batchgate {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-// A backend may send interim (1xx) answers before the real one; more than
-// this many is a backend that never answers.
-constexpr int max_interim_responses = 8;
-
-bool is_idempotent(http::verb v) {
-    switch (v) {
-    case http::verb::get:
-    case http::verb::head:
-    case http::verb::options:
-    case http::verb::put:
-    case http::verb::delete_:
-    case http::verb::trace: return true;
-    default: return false;
-    }
-}
 
 bool response_has_no_body(http::verb request_method, unsigned status) {
     return request_method == http::verb::head || (status >= 100 && status < 200) || status == 204 ||
            status == 304;
-}
-
-bool is_reset(const error_code& ec) {
-    return ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-           ec == asio::error::eof || ec == http::error::end_of_stream ||
-           ec == http::error::partial_message;
 }
 
 std::string ms(duration d) { return std::to_string(d.count()) + " ms"; }
@@ -72,7 +52,7 @@ asio::awaitable<head_status> read_response_head(beast::tcp_stream& stream, beast
         if (ec) {
             st.failure = head_failure::io;
             st.ec = ec;
-            st.nothing_received = interim == 0 && !parser->got_some() && is_reset(ec);
+            st.nothing_received = interim == 0 && !parser->got_some() && is_connection_loss(ec);
             co_return st;
         }
         const unsigned code = parser->get().result_int();
@@ -85,6 +65,13 @@ asio::awaitable<head_status> read_response_head(beast::tcp_stream& stream, beast
 }
 
 }  // namespace
+
+asio::awaitable<bool> send_100_continue(beast::tcp_stream& client, duration send_timeout) {
+    static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+    client.expires_after(send_timeout);
+    auto [ec, n] = co_await asio::async_write(client, asio::buffer(continue_line), use_tuple);
+    co_return !ec;
+}
 
 asio::awaitable<exchange_summary> answer_problem(beast::tcp_stream& client, bool body_pending,
                                                  unsigned version, bool keep_alive, http::status status,
@@ -167,7 +154,7 @@ private:
 
     asio::awaitable<std::optional<exchange_failure>> obtain_response_head() {
         const auto& backend = pool_->config();
-        const bool replayable = is_idempotent(req_.method()) && request_.is_done();
+        const bool replayable = is_idempotent(req_.method_string()) && request_.is_done();
         bool stale_retry_used = false;
         unsigned counted_attempt = 1;
         const auto started = std::chrono::steady_clock::now();
@@ -241,10 +228,9 @@ private:
         if (sent_continue_ || request_.is_done() || req_.version() < 11 ||
             !beast::iequals(req_[http::field::expect], "100-continue"))
             co_return std::nullopt;
-        static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-        client_.expires_after(limits_.send_timeout);
-        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), use_tuple);
-        if (ec) co_return exchange_failure{http::status::bad_request, {}, true};
+        // (Awaited into a named local: GCC 12 miscompiles `if (!co_await …)` here.)
+        const bool sent = co_await send_100_continue(client_, limits_.send_timeout);
+        if (!sent) co_return exchange_failure{http::status::bad_request, {}, true};
         sent_continue_ = true;
         co_return std::nullopt;
     }
@@ -279,7 +265,7 @@ private:
             metrics.limit_breached(limit_kind::body_bytes);
             return {http::status::payload_too_large, "request body larger than limits.max_body_bytes"};
         }
-        if (is_reset(ec)) return {http::status::bad_request, {}, true};
+        if (is_connection_loss(ec)) return {http::status::bad_request, {}, true};
         return {http::status::bad_request, "malformed request body: " + ec.message()};
     }
 

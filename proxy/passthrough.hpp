@@ -35,4 +35,8 @@ asio::awaitable<exchange_summary> answer_problem(beast::tcp_stream& client, bool
                                                  unsigned version, bool keep_alive, http::status status,
                                                  std::string_view detail, duration send_timeout);
 
+// Tells a client that sent `Expect: 100-continue` to go ahead with its body.
+// False when the client is gone.
+asio::awaitable<bool> send_100_continue(beast::tcp_stream& client, duration send_timeout);
+
 }  // namespace batchgate

@@ -22,18 +22,6 @@ backend_config pool_config(std::vector<std::string> endpoints, std::size_t max_c
     return cfg;
 }
 
-// Runs `body` as a coroutine on a fresh io_context until it finishes.
-template <class F>
-void run_coroutine(F body) {
-    asio::io_context io;
-    bool done = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        co_await body(io.get_executor());
-        done = true;
-    }, asio::detached);
-    io.run();
-    BOOST_REQUIRE(done);
-}
 
 }  // namespace
 

@@ -29,17 +29,6 @@ backend_config h2_config(std::vector<std::string> endpoints, std::size_t max_con
     return cfg;
 }
 
-template <class F>
-void run_coroutine(F body) {
-    asio::io_context io;
-    bool done = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        co_await body(io.get_executor());
-        done = true;
-    }, asio::detached);
-    io.run();
-    BOOST_REQUIRE(done);
-}
 
 item_request make_item(std::string method, std::string target, std::string body = {}) {
     item_request r;

@@ -5,7 +5,9 @@
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -14,6 +16,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -136,6 +139,22 @@ bool eventually(Condition condition) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return condition();
+}
+
+// Runs `body(executor)` as a coroutine on a fresh io_context until it ends.
+template <class F>
+void run_coroutine(F body) {
+    asio::io_context io;
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            co_await body(io.get_executor());
+            done = true;
+        },
+        asio::detached);
+    io.run();
+    BOOST_REQUIRE(done);
 }
 
 // A port with nothing listening (bound once, then released).
