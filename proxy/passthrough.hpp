@@ -3,6 +3,7 @@
 // added, failures answered with problem+json (PRODUCT.md §3).
 #pragma once
 
+#include "proxy/proxied_exchange.hpp"
 #include "proxy/request_scope.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -16,13 +17,6 @@
 
 namespace batchgate {
 
-struct exchange_summary {
-    bool keep_alive = false;  // the client connection may carry another request
-    unsigned status = 0;      // what the client got (0: nothing, connection dropped)
-    std::string backend;
-    std::uint64_t request_bytes = 0;
-    std::uint64_t response_bytes = 0;
-};
 
 // `request` has its header read already; its body is still on the wire.
 asio::awaitable<exchange_summary> proxy_request(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
