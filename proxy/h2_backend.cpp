@@ -325,7 +325,7 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
 
-    auto session = std::make_shared<h2_connection>(std::move(socket), session_options());
+    auto session = std::make_shared<h2_connection>(byte_stream(beast::tcp_stream(std::move(socket))), session_options());
     std::weak_ptr<h2_backend_pool> weak = self;
     h2_connection* raw = session.get();
     session->on_change([weak, idx, raw] {

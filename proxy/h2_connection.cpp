@@ -31,6 +31,7 @@ constexpr std::size_t write_buffer_target = 64 * 1024;  // one async_write carri
 constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t max_settings_entries = 32;    // a SETTINGS frame with more is an attack, not a config
 constexpr std::size_t max_continuation_frames = 8;  // per header block
+constexpr std::size_t compact_threshold = 64 * 1024;  // framed bytes dropped from a body queue past this
 
 // Every nghttp2_nv this file builds is copied by nghttp2 at submit time (no
 // NO_COPY flags), so the header strings only need to live through the call.
@@ -52,8 +53,10 @@ std::vector<nghttp2_nv> to_nv(const std::vector<h2_header>& headers) {
 // pointer) and the observer, which detach() clears.
 struct h2_connection::stream_state {
     h2_stream_observer* observer = nullptr;
-    std::string body;
+    std::string body;        // outgoing body bytes queued and not yet framed (from `sent` on)
     std::size_t sent = 0;
+    bool body_end = false;   // nothing will be added to `body`
+    bool deferred = false;   // the data provider said DEFERRED: resume when bytes come
     std::size_t header_bytes = 0;  // of the header block being received
 };
 
@@ -179,10 +182,27 @@ struct h2_callbacks {
     static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* data_flags,
                              nghttp2_data_source* source, void*) {
         auto* st = static_cast<h2_connection::stream_state*>(source->ptr);
-        const std::size_t n = std::min(length, st->body.size() - st->sent);
+        const std::size_t available = st->body.size() - st->sent;
+        if (available == 0) {
+            if (st->body_end) {
+                *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+                return 0;
+            }
+            st->deferred = true;  // send_data resumes it
+            return NGHTTP2_ERR_DEFERRED;
+        }
+        const std::size_t n = std::min(length, available);
         std::memcpy(buf, st->body.data() + st->sent, n);
         st->sent += n;
-        if (st->sent == st->body.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (st->sent == st->body.size()) {
+            st->body.clear();
+            st->sent = 0;
+            if (st->body_end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        } else if (st->sent >= compact_threshold) {
+            st->body.erase(0, st->sent);  // a slow peer must not make the queue grow without end
+            st->sent = 0;
+        }
+        if (st->observer) st->observer->on_send_progress();
         return static_cast<ssize_t>(n);
     }
 
@@ -205,10 +225,10 @@ struct h2_callbacks {
     }
 };
 
-h2_connection::h2_connection(asio::ip::tcp::socket socket, h2_connection_options options)
-    : socket_(std::move(socket)),
+h2_connection::h2_connection(byte_stream stream, h2_connection_options options)
+    : stream_(std::move(stream)),
       options_(options),
-      wake_timer_(socket_.get_executor()),
+      wake_timer_(stream_.get_executor()),
       idle_since_(std::chrono::steady_clock::now()) {
     write_buffer_.reserve(write_buffer_target + read_chunk);
 }
@@ -267,8 +287,8 @@ error_code h2_connection::start() {
                                               static_cast<int32_t>(options_.connection_window_size));
 
     auto self = shared_from_this();
-    asio::co_spawn(socket_.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
-    asio::co_spawn(socket_.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(stream_.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(stream_.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
     return {};
 }
 
@@ -278,6 +298,7 @@ std::int32_t h2_connection::submit_request(const std::vector<h2_header>& headers
     auto st = std::make_unique<stream_state>();
     st->observer = observer;
     st->body.assign(body);
+    st->body_end = true;
     const auto nva = to_nv(headers);
     nghttp2_data_provider provider{};
     provider.source.ptr = st.get();
@@ -297,6 +318,7 @@ int h2_connection::submit_response(std::int32_t stream_id, const std::vector<h2_
     if (!st || !session_) return NGHTTP2_ERR_INVALID_ARGUMENT;
     st->body.assign(body);
     st->sent = 0;
+    st->body_end = true;
     const auto nva = to_nv(headers);
     nghttp2_data_provider provider{};
     provider.source.ptr = st;
@@ -305,6 +327,56 @@ int h2_connection::submit_response(std::int32_t stream_id, const std::vector<h2_
                                            send_body ? &provider : nullptr);
     wake();
     return rv;
+}
+
+std::int32_t h2_connection::submit_request_streaming(const std::vector<h2_header>& headers,
+                                                     h2_stream_observer* observer) {
+    if (!accepts_new_streams()) return NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE;
+    auto st = std::make_unique<stream_state>();
+    st->observer = observer;
+    const auto nva = to_nv(headers);
+    nghttp2_data_provider provider{};
+    provider.source.ptr = st.get();
+    provider.read_callback = h2_callbacks::read_body;
+    const std::int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva.data(), nva.size(), &provider, nullptr);
+    if (id < 0) return id;
+    streams_.emplace(id, std::move(st));
+    ++streams_started_;
+    wake();
+    return id;
+}
+
+int h2_connection::submit_response_streaming(std::int32_t stream_id, const std::vector<h2_header>& headers) {
+    auto* st = find_stream(stream_id);
+    if (!st || !session_) return NGHTTP2_ERR_INVALID_ARGUMENT;
+    st->body.clear();
+    st->sent = 0;
+    st->body_end = false;
+    const auto nva = to_nv(headers);
+    nghttp2_data_provider provider{};
+    provider.source.ptr = st;
+    provider.read_callback = h2_callbacks::read_body;
+    const int rv = nghttp2_submit_response(session_.get(), stream_id, nva.data(), nva.size(), &provider);
+    wake();
+    return rv;
+}
+
+bool h2_connection::send_data(std::int32_t stream_id, std::string_view bytes, bool end) {
+    auto* st = find_stream(stream_id);
+    if (!st || !session_ || closed_ || st->body_end) return false;
+    st->body.append(bytes);
+    st->body_end = end;
+    if (st->deferred) {
+        st->deferred = false;
+        nghttp2_session_resume_data(session_.get(), stream_id);
+    }
+    wake();
+    return true;
+}
+
+std::size_t h2_connection::outgoing_buffered(std::int32_t stream_id) {
+    auto* st = find_stream(stream_id);
+    return st ? st->body.size() - st->sent : 0;
 }
 
 void h2_connection::detach(std::int32_t stream_id, h2_error_code code) {
@@ -339,9 +411,7 @@ void h2_connection::shutdown_gracefully() {
 
 void h2_connection::close() {
     if (closed_) return;
-    error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);  // the loops see operation_aborted and call finish()
+    stream_.close();  // the loops see operation_aborted and call finish()
     wake();
 }
 
@@ -361,7 +431,7 @@ asio::awaitable<void> h2_connection::read_loop() {
     std::array<unsigned char, read_chunk> buffer;
     error_code why;
     while (!closed_) {
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_tuple);
+        auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buffer), use_tuple);
         if (ec) {
             why = ec;
             break;
@@ -403,7 +473,7 @@ asio::awaitable<void> h2_connection::write_loop() {
     while (!closed_) {
         if (fill_write_buffer() > 0) {
             notify_changed();  // sending can close streams (RST_STREAM, END_STREAM after the peer's)
-            auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(write_buffer_), use_tuple);
+            auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(write_buffer_), use_tuple);
             if (ec) {
                 why = ec;
                 break;
@@ -449,9 +519,7 @@ void h2_connection::notify_changed() {
 void h2_connection::finish(error_code) {
     if (closed_) return;
     closed_ = true;
-    error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    stream_.close();
     wake_timer_.cancel();
     // Every stream still here dies with the connection. A request HEADERS
     // that never left is as good as refused.

@@ -16,8 +16,9 @@
 // Single-threaded: a connection lives on one worker's io_context.
 #pragma once
 
+#include "proxy/byte_stream.hpp"
+
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -79,6 +80,9 @@ public:
     // (malformed message, header list over our limit).
     virtual void on_stream_error() = 0;
     virtual void on_closed(const h2_stream_close& how) = 0;
+    // Bytes queued with send_data went out (or into nghttp2's frames): a
+    // producer waiting for room may go on.
+    virtual void on_send_progress() {}
 };
 
 struct h2_connection_options {
@@ -97,7 +101,8 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
 public:
     using observer_factory = std::function<h2_stream_observer*(std::int32_t stream_id)>;
 
-    h2_connection(asio::ip::tcp::socket socket, h2_connection_options options);
+    // `stream` is connected (and TLS-handshaken with ALPN h2 when it is TLS).
+    h2_connection(byte_stream stream, h2_connection_options options);
     ~h2_connection();
     h2_connection(const h2_connection&) = delete;
     h2_connection& operator=(const h2_connection&) = delete;
@@ -119,9 +124,19 @@ public:
     // otherwise HEADERS carries END_STREAM.
     std::int32_t submit_request(const std::vector<h2_header>& headers, std::string_view body, bool send_body,
                                 h2_stream_observer* observer);
+    // Client role, body to follow with send_data (streamed, flow controlled).
+    std::int32_t submit_request_streaming(const std::vector<h2_header>& headers, h2_stream_observer* observer);
     // Server role: a whole response (status and headers in `headers`).
     int submit_response(std::int32_t stream_id, const std::vector<h2_header>& headers, std::string_view body,
                         bool send_body);
+    // Server role: the response head now, its body to follow with send_data.
+    int submit_response_streaming(std::int32_t stream_id, const std::vector<h2_header>& headers);
+    // Queues body bytes of a streaming request or response; `end` closes our
+    // side of the stream. False when the stream is gone. The bytes are copied;
+    // the caller bounds what it queues with outgoing_buffered().
+    bool send_data(std::int32_t stream_id, std::string_view bytes, bool end);
+    // Queued body bytes not yet framed (0 when the stream is gone).
+    std::size_t outgoing_buffered(std::int32_t stream_id);
 
     // Forgets the observer; an unfinished stream is reset with `code`.
     void detach(std::int32_t stream_id, h2_error_code code = h2_error_code::cancel);
@@ -139,6 +154,7 @@ public:
     std::size_t open_streams() const { return streams_.size(); }
     std::uint32_t peer_max_concurrent_streams() const;
     std::uint64_t streams_started() const { return streams_started_; }
+    byte_stream& stream() { return stream_; }
 
 private:
     struct stream_state;
@@ -159,7 +175,7 @@ private:
     stream_state* find_stream(std::int32_t id);
     void close_stream(std::int32_t id, const h2_stream_close& how);
 
-    asio::ip::tcp::socket socket_;
+    byte_stream stream_;
     h2_connection_options options_;
     std::unique_ptr<nghttp2_session, session_deleter> session_;
     asio::steady_timer wake_timer_;
