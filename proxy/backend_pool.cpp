@@ -1,5 +1,7 @@
 #include "proxy/backend_pool.hpp"
 
+#include "proxy/backend_tls.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,15 +18,14 @@ namespace {
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-void close_stream(beast::tcp_stream& stream) {
-    error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
-}
+void close_stream(byte_stream& stream) { stream.close(); }
 
 // A pooled connection is only worth reusing if the backend has not closed it
-// (or, worse, sent bytes nobody asked for) while it sat idle.
-bool still_open(beast::tcp_stream& stream) {
+// (or, worse, sent bytes nobody asked for) while it sat idle. Over TLS the
+// bytes peeked are records: a close_notify or unasked data alike mean "do
+// not reuse" (TLS 1.3 session tickets came before the first answer and were
+// read with it).
+bool still_open(byte_stream& stream) {
     char byte;
     auto n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -81,7 +82,7 @@ backend_pool::backend_pool(asio::any_io_executor executor, backend_config cfg, u
 
 backend_pool::~backend_pool() { close_idle(); }
 
-std::optional<beast::tcp_stream> backend_pool::take_idle(endpoint_state& ep) {
+std::optional<byte_stream> backend_pool::take_idle(endpoint_state& ep) {
     const auto now = std::chrono::steady_clock::now();
     while (!ep.idle.empty()) {
         idle_connection candidate = std::move(ep.idle.back());
@@ -96,7 +97,7 @@ std::optional<beast::tcp_stream> backend_pool::take_idle(endpoint_state& ep) {
     return std::nullopt;
 }
 
-acquire_result backend_pool::lend(std::size_t endpoint, beast::tcp_stream&& stream, bool reused) {
+acquire_result backend_pool::lend(std::size_t endpoint, byte_stream&& stream, bool reused) {
     acquire_result r;
     r.connection.pool_ = shared_from_this();
     r.connection.endpoint_ = endpoint;
@@ -141,6 +142,7 @@ asio::awaitable<acquire_result> backend_pool::acquire() {
 asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
     auto self = shared_from_this();
     const auto& address = endpoints_[idx].address;
+    const auto started = std::chrono::steady_clock::now();
     beast::tcp_stream stream(executor_);
     stream.expires_after(cfg_.connect_timeout);
     error_code ec;
@@ -159,23 +161,33 @@ asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
             std::tie(ec, ignored) = co_await stream.async_connect(results, use_tuple);
         }
     }
+    std::optional<byte_stream> connected;
+    if (!ec) {
+        error_code ignored;
+        stream.socket().set_option(tcp::no_delay(true), ignored);
+        if (cfg_.protocol == backend_protocol::https) {
+            // The handshake shares connect_timeout with the TCP connect.
+            const auto deadline = started + cfg_.connect_timeout;
+            auto tls = co_await backend_tls_handshake(stream, cfg_, address, deadline);
+            ec = tls.ec;
+            if (!ec) connected.emplace(std::move(*tls.stream));
+        } else {
+            connected.emplace(std::move(stream));
+        }
+    }
     if (ec) {
         metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
-        std::optional<beast::tcp_stream> none;
+        std::optional<byte_stream> none;
         give_back(idx, none, false);
-        co_return acquire_result{{},
-                                 ec == beast::error::timeout ? acquire_error::connect_timeout
-                                                             : acquire_error::connect_failed,
-                                 ec};
+        const auto kind = ec == beast::error::timeout ? acquire_error::connect_timeout : acquire_error::connect_failed;
+        co_return acquire_result{{}, kind, ec};
     }
-    error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
     ++connects_;
     metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
-    co_return lend(idx, std::move(stream), false);
+    co_return lend(idx, std::move(*connected), false);
 }
 
-void backend_pool::give_back(std::size_t endpoint, std::optional<beast::tcp_stream>& stream,
+void backend_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
                              bool reusable) {
     auto& ep = endpoints_[endpoint];
     const bool keep = reusable && stream.has_value();

@@ -1,4 +1,5 @@
-// Keep-alive HTTP/1.1 connections to one backend's endpoints, owned by one
+// Keep-alive HTTP/1.1 connections (cleartext, or TLS for protocol https)
+// to one backend's endpoints, owned by one
 // worker (never touched from another thread, so no locks). Endpoints are
 // taken round-robin; each has at most its share of `max_connections` open;
 // a caller that finds every connection busy waits up to `queue_timeout` for
@@ -6,6 +7,7 @@
 // peer close before reuse and dropped after `idle_timeout`.
 #pragma once
 
+#include "proxy/byte_stream.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 
@@ -42,7 +44,7 @@ public:
     pooled_connection& operator=(pooled_connection&& other) noexcept;
     ~pooled_connection();
 
-    beast::tcp_stream& stream() { return *stream_; }
+    byte_stream& stream() { return *stream_; }
     bool reused() const { return reused_; }
     const std::string& host_header() const;
     void release(bool reusable);
@@ -52,14 +54,14 @@ private:
     friend class backend_pool;
     std::shared_ptr<backend_pool> pool_;
     std::size_t endpoint_ = 0;
-    std::optional<beast::tcp_stream> stream_;
+    std::optional<byte_stream> stream_;
     bool reused_ = false;
 };
 
 struct acquire_result {
     pooled_connection connection;
     acquire_error error = acquire_error::none;
-    error_code cause;  // the socket error behind connect_failed
+    error_code cause;  // the socket or TLS error behind connect_failed
 };
 
 struct pool_stats {
@@ -92,7 +94,7 @@ private:
     friend class pooled_connection;
 
     struct idle_connection {
-        beast::tcp_stream stream;
+        byte_stream stream;
         std::chrono::steady_clock::time_point since;
     };
     struct endpoint_state {
@@ -107,13 +109,13 @@ private:
         asio::steady_timer* timer;
         bool granted = false;
         std::size_t endpoint = 0;
-        std::optional<beast::tcp_stream> connection;
+        std::optional<byte_stream> connection;
     };
 
-    void give_back(std::size_t endpoint, std::optional<beast::tcp_stream>& stream, bool reusable);
-    std::optional<beast::tcp_stream> take_idle(endpoint_state& ep);
+    void give_back(std::size_t endpoint, std::optional<byte_stream>& stream, bool reusable);
+    std::optional<byte_stream> take_idle(endpoint_state& ep);
     asio::awaitable<acquire_result> connect(std::size_t endpoint);
-    acquire_result lend(std::size_t endpoint, beast::tcp_stream&& stream, bool reused);
+    acquire_result lend(std::size_t endpoint, byte_stream&& stream, bool reused);
 
     asio::any_io_executor executor_;
     backend_config cfg_;

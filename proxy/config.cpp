@@ -6,6 +6,7 @@
 // Defaults live only in the struct initialisers of config.hpp: the loader
 // starts from a default-constructed struct and overrides what the file sets.
 #include "proxy/config.hpp"
+#include "proxy/backend_tls.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -458,6 +459,7 @@ private:
     void read_backends(const field& f, std::map<std::string, backend_config>& out) const;
     backend_config read_backend(const std::string& name, const field& f) const;
     void read_retries(const field& f, retry_config& retries) const;
+    void read_backend_tls(const map_reader& m, backend_config& b) const;
     backend_protocol protocol(const field& f) const;
     void read_routes(const field& f, const std::map<std::string, backend_config>& backends,
                      std::vector<route_config>& out) const;
@@ -626,7 +628,7 @@ backend_config loader::read_backend(const std::string& name, const field& f) con
     const map_reader m(*this, f,
                        {"endpoints", "protocol", "host", "max_connections", "max_in_flight", "queue_timeout",
                         "connect_timeout", "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window",
-                        "retries"});
+                        "tls", "retries"});
     backend_config b;
     b.name = name;
     for (const field& item : required_list(m, "endpoints", "list HOST:PORT entries, e.g. [127.0.0.1:9001]"))
@@ -658,17 +660,45 @@ backend_config loader::read_backend(const std::string& name, const field& f) con
         b.h2_stream_window = static_cast<std::uint32_t>(bytes);
     }
     if (const auto v = m.get("retries")) read_retries(*v, b.retries);
+    read_backend_tls(m, b);
     return b;
+}
+
+void loader::read_backend_tls(const map_reader& m, backend_config& b) const {
+    const bool over_tls = b.protocol == backend_protocol::https || b.protocol == backend_protocol::h2;
+    const auto f = m.get("tls");
+    if (f && !over_tls)
+        fail(*f, "tls applies to protocol https or h2 only (this backend speaks " +
+                     std::string(b.protocol == backend_protocol::h2c ? "h2c" : "http1") + ")");
+    if (!over_tls) return;
+    b.tls.emplace();
+    if (f) {
+        const map_reader t(*this, *f, {"ca", "verify", "sni"});
+        if (const auto v = t.get("ca")) b.tls->ca = text(*v);
+        if (const auto v = t.get("verify")) b.tls->verify = boolean(*v);
+        if (const auto v = t.get("sni")) {
+            const std::string name = text(*v);
+            if (!is_valid_host(name)) fail(*v, "bad sni '" + name + "'; expected a host name, e.g. users.internal");
+            b.tls->sni = name;
+        }
+    }
+    // Built now, so an unreadable CA file is a config error (start-up, or a
+    // refused reload), never a surprise on the data path.
+    try {
+        b.tls_context = make_backend_tls_context(b);
+    } catch (const std::exception& e) {
+        const field where = f ? *f : *m.get("protocol");
+        fail(where, e.what());
+    }
 }
 
 backend_protocol loader::protocol(const field& f) const {
     const std::string s = text(f);
     if (s == "http1") return backend_protocol::http1;
+    if (s == "https") return backend_protocol::https;
     if (s == "h2c") return backend_protocol::h2c;
-    // The names are reserved so that configs written for later versions get a
-    // precise message instead of "unknown".
-    if (s == "h2" || s == "https") fail(f, "protocol '" + s + "' is not supported yet; use http1 or h2c");
-    fail(f, "unknown protocol '" + s + "'; use http1 or h2c");
+    if (s == "h2") return backend_protocol::h2;
+    fail(f, "unknown protocol '" + s + "'; use http1, https, h2c or h2");
 }
 
 void loader::read_retries(const field& f, retry_config& retries) const {

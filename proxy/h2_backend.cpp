@@ -1,5 +1,6 @@
 #include "proxy/h2_backend.hpp"
 
+#include "proxy/backend_tls.hpp"
 #include "proxy/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -328,11 +329,26 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
         co_return slot{nullptr, {}, {}, kind, ec};
     }
     stream.expires_never();
-    tcp::socket socket = stream.release_socket();
     error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
+    stream.socket().set_option(tcp::no_delay(true), ignored);
+    std::optional<byte_stream> connected;
+    if (cfg_.protocol == backend_protocol::h2) {
+        // TLS and ALPN h2 within the same connect_timeout.
+        auto tls = co_await backend_tls_handshake(stream, cfg_, ep.address, deadline);
+        if (tls.ec) {
+            ep.connecting = false;
+            metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+            wake_waiters();
+            const auto kind =
+                tls.ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
+            co_return slot{nullptr, {}, {}, kind, tls.ec};
+        }
+        connected.emplace(std::move(*tls.stream));
+    } else {
+        connected.emplace(std::move(stream));
+    }
 
-    auto session = std::make_shared<h2_connection>(byte_stream(beast::tcp_stream(std::move(socket))), session_options());
+    auto session = std::make_shared<h2_connection>(std::move(*connected), session_options());
     std::weak_ptr<h2_backend_pool> weak = self;
     h2_connection* raw = session.get();
     session->on_change([weak, idx, raw] {

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -10,6 +11,7 @@
 #include <array>
 #include <cstring>
 #include <map>
+#include <optional>
 
 namespace batchgate::test {
 
@@ -90,6 +92,7 @@ private:
     h2_test_server::impl& srv_;
     h2_test_server::impl& owner_;
     tcp::socket socket_;
+    std::optional<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, when the server speaks TLS
     nghttp2_session* session_ = nullptr;
     std::array<uint8_t, 16384> read_buffer_{};
     std::vector<uint8_t> write_buffer_;
@@ -101,6 +104,13 @@ private:
 };
 
 void server_connection::start() {
+    if (srv_.options.tls && !tls_) {
+        tls_.emplace(socket_, *srv_.options.tls);
+        tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) self->start();
+        });
+        return;
+    }
     nghttp2_session_callbacks* cbs = nullptr;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
@@ -240,13 +250,16 @@ void server_connection::answer(std::int32_t id, const h2_reply& reply) {
 }
 
 void server_connection::read() {
-    socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                      std::size_t n) {
+    auto on_read = [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
         if (ec) return;
         if (nghttp2_session_mem_recv(self->session_, self->read_buffer_.data(), n) < 0) return;
         self->flush();
         self->read();
-    });
+    };
+    if (tls_)
+        tls_->async_read_some(asio::buffer(read_buffer_), std::move(on_read));
+    else
+        socket_.async_read_some(asio::buffer(read_buffer_), std::move(on_read));
 }
 
 void server_connection::flush() {
@@ -266,11 +279,14 @@ void server_connection::flush() {
         return;
     }
     writing_ = true;
-    asio::async_write(socket_, asio::buffer(write_buffer_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                          std::size_t) {
+    auto on_written = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
         self->writing_ = false;
         if (!ec) self->flush();
-    });
+    };
+    if (tls_)
+        asio::async_write(*tls_, asio::buffer(write_buffer_), std::move(on_written));
+    else
+        asio::async_write(socket_, asio::buffer(write_buffer_), std::move(on_written));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// A scriptable h2c (prior knowledge) backend on 127.0.0.1:0 for integration
+// A scriptable h2c (prior knowledge) or h2 (TLS) backend on 127.0.0.1:0 for integration
 // tests, on nghttp2's server session directly (not batchgate's h2_connection,
 // so the two sides do not share mistakes), with its own thread. Each request
 // is answered by a handler that may delay, stay silent, reset the stream or
@@ -46,10 +46,19 @@ using h2_handler = std::function<h2_reply(const h2_seen_request&)>;
 // Answers "<method> <path>\n<body>" with x-echo-path.
 h2_reply h2_echo(const h2_seen_request& req);
 
+}  // namespace batchgate::test
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace batchgate::test {
+
 struct h2_server_options {
     std::uint32_t max_concurrent_streams = 100;
     int goaway_after_streams = 0;  // > 0: GOAWAY(last = the Nth stream) on the Nth stream of a connection
     int goaway_connections = 0;    // > 0: only the first this many connections do so (a restart, then calm)
+    std::shared_ptr<boost::asio::ssl::context> tls{};  // set: TLS first (h2 over TLS; ALPN is the context's)
 };
 
 class h2_test_server {

@@ -832,33 +832,38 @@ trusted_proxies: [loadbalancer]
 }
 
 BOOST_AUTO_TEST_CASE(protocols) {
-    const auto h2c = load(R"(
+    const auto c = load(R"(
 listen:
   - address: 127.0.0.1:0
 backends:
-  users:
+  a:
     endpoints: [127.0.0.1:9001]
     protocol: h2c
-)");
-    BOOST_TEST((h2c.backends.at("users").protocol == backend_protocol::h2c));
-
-    BOOST_TEST(error_of(R"(
-listen:
-  - address: 127.0.0.1:0
-backends:
-  users:
-    endpoints: [127.0.0.1:9001]
+  b:
+    endpoints: [127.0.0.1:9002]
     protocol: h2
-)") == "t.yaml:6:15: backends.users.protocol: protocol 'h2' is not supported yet; use http1 or h2c");
-
-    BOOST_TEST(error_of(R"(
-listen:
-  - address: 127.0.0.1:0
-backends:
-  users:
-    endpoints: [127.0.0.1:9001]
+  c:
+    endpoints: [users.internal:443]
     protocol: https
-)") == "t.yaml:6:15: backends.users.protocol: protocol 'https' is not supported yet; use http1 or h2c");
+    host: api.example:8443
+    tls: {verify: false, sni: users.example}
+  d:
+    endpoints: [127.0.0.1:9004]
+)");
+    BOOST_TEST((c.backends.at("a").protocol == backend_protocol::h2c));
+    BOOST_TEST(!c.backends.at("a").tls.has_value());
+    BOOST_TEST(!c.backends.at("a").tls_context);
+    const auto& b = c.backends.at("b");
+    BOOST_TEST((b.protocol == backend_protocol::h2));
+    BOOST_REQUIRE(b.tls.has_value());
+    BOOST_TEST(b.tls->verify);  // on unless turned off
+    BOOST_TEST(!b.tls->ca.has_value());
+    BOOST_TEST(b.tls_context != nullptr);
+    const auto& https = c.backends.at("c");
+    BOOST_TEST((https.protocol == backend_protocol::https));
+    BOOST_TEST(!https.tls->verify);
+    BOOST_TEST(*https.tls->sni == "users.example");
+    BOOST_TEST((c.backends.at("d").protocol == backend_protocol::http1));
 
     BOOST_TEST(error_of(R"(
 listen:
@@ -867,7 +872,47 @@ backends:
   users:
     endpoints: [127.0.0.1:9001]
     protocol: http2
-)") == "t.yaml:6:15: backends.users.protocol: unknown protocol 'http2'; use http1 or h2c");
+)") == "t.yaml:6:15: backends.users.protocol: unknown protocol 'http2'; use http1, https, h2c or h2");
+
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    protocol: h2c
+    tls: {verify: false}
+)") == "t.yaml:7:10: backends.users.tls: tls applies to protocol https or h2 only (this backend speaks h2c)");
+
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    protocol: h2
+    tls: {ca: /nonexistent/ca.pem}
+)").starts_with("t.yaml:7:10: backends.users.tls: cannot load CA file '/nonexistent/ca.pem': "));
+
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    protocol: https
+    tls: {verify: maybe}
+)") == "t.yaml:7:19: backends.users.tls.verify: expected true or false, got 'maybe'");
+
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    protocol: https
+    tls: {cert: x.pem}
+)").starts_with("t.yaml:7:11: backends.users.tls.cert: unknown key 'cert'"));
 }
 
 BOOST_AUTO_TEST_CASE(bad_retry_conditions) {
