@@ -34,7 +34,7 @@ struct head_status {
 // Reads the final response head, consuming 1xx interim answers: a client of
 // batchgate never sees a backend's 100 or 103, and 101 is refused because
 // batchgate does not tunnel upgraded connections.
-asio::awaitable<head_status> read_response_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+asio::awaitable<head_status> read_response_head(byte_stream& stream, beast::flat_buffer& buffer,
                                                 std::optional<http::response_parser<http::buffer_body>>& parser,
                                                 bool head_request, const backend_config& backend) {
     head_status st;

@@ -45,10 +45,12 @@ struct relay_status {
 // client can still be told 408); writes at most `write_timeout` each.
 // Writes `out`'s header (if not yet written) and then every body byte that
 // `in` yields, until both the parser and the serializer are done.
-template <bool isRequest>
-asio::awaitable<relay_status> relay_body(beast::tcp_stream& from, beast::flat_buffer& from_buffer,
+// (`From` and `To` are beast::tcp_stream or byte_stream: a backend
+// connection may be TLS.)
+template <bool isRequest, class From, class To>
+asio::awaitable<relay_status> relay_body(From& from, beast::flat_buffer& from_buffer,
                                          http::parser<isRequest, http::buffer_body>& in,
-                                         duration read_timeout, beast::tcp_stream& to,
+                                         duration read_timeout, To& to,
                                          http::message<isRequest, http::buffer_body>& out,
                                          http::serializer<isRequest, http::buffer_body>& sr,
                                          duration write_timeout, std::span<char> chunk) {
