@@ -198,7 +198,62 @@ BOOST_AUTO_TEST_CASE(drain_sends_goaway_and_finishes_streams) {
     proxy->get().drain();
     auto r = slow.get();
     BOOST_TEST(r.status == 200u);  // the stream in flight finished
-    BOOST_TEST(eventually([&] { return client.closed(); }));
+    BOOST_TEST(client.wait_closed(std::chrono::seconds(5)));
+}
+
+BOOST_AUTO_TEST_CASE(batch_items_are_bounded_per_connection_not_only_per_stream) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address(), "", "http2:\n  max_batch_items_in_flight: 2\n"));
+    h2_test_client client(proxy.port());
+    const std::vector<std::string> items{"/slow/60", "/slow/61", "/slow/62", "/slow/63"};
+    auto replies = client.exchange({batch_request(items), batch_request(items), batch_request(items)});
+    for (const auto& r : replies) {
+        BOOST_TEST(r.status == 207u);
+        std::size_t ok = 0;
+        for (auto at = r.body.find("\"status\":200"); at != std::string::npos; at = r.body.find("\"status\":200", at + 1))
+            ++ok;
+        BOOST_TEST(ok == items.size());
+    }
+    BOOST_TEST(backend.requests() == 12);
+    BOOST_TEST(backend.max_concurrent() <= 2);  // batch.max_parallel (64) alone would allow 12
+}
+
+BOOST_AUTO_TEST_CASE(idle_connection_gets_goaway_and_is_closed) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address(), "", "limits:\n  idle_timeout: 300ms\n"));
+    h2_test_client client(proxy.port());
+    BOOST_TEST(client.get("/users/1").status == 200u);
+    BOOST_TEST(client.wait_closed(std::chrono::seconds(5)));
+}
+
+BOOST_AUTO_TEST_CASE(stalled_request_body_is_answered_408) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address(), "", "limits:\n  read_timeout: 300ms\n"));
+    h2_test_client client(proxy.port());
+    auto batch = client.stalled_upload("/batch");
+    BOOST_TEST(batch.status == 408u);
+    auto passthrough = client.stalled_upload("/users/1");
+    BOOST_TEST(passthrough.status == 408u);
+    BOOST_TEST(client.get("/users/2").status == 200u);  // the connection is still fine
+}
+
+BOOST_AUTO_TEST_CASE(unacknowledged_settings_end_in_goaway_settings_timeout) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address(), "", "http2:\n  settings_timeout: 300ms\n"));
+    client raw(proxy.port(), 5000);
+    // The preface and an empty SETTINGS, and then never a SETTINGS ACK.
+    raw.send_raw(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\0\0\0\x04\0\0\0\0\0", 9));
+    const std::string got = raw.read_until_close();
+    bool goaway_settings_timeout = false;
+    for (std::size_t at = 0; at + 9 <= got.size();) {
+        const auto length = (std::size_t(std::uint8_t(got[at])) << 16) | (std::size_t(std::uint8_t(got[at + 1])) << 8) |
+                            std::uint8_t(got[at + 2]);
+        const auto type = std::uint8_t(got[at + 3]);
+        if (type == 7 && length >= 8 && at + 9 + 8 <= got.size())
+            goaway_settings_timeout = std::uint8_t(got[at + 9 + 7]) == 0x4;  // error code SETTINGS_TIMEOUT
+        at += 9 + length;
+    }
+    BOOST_TEST(goaway_settings_timeout);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

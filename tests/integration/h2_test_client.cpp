@@ -108,6 +108,22 @@ std::vector<h2_answer> h2_test_client::exchange(const std::vector<h2_client_requ
     return out;
 }
 
+h2_answer h2_test_client::stalled_upload(const std::string& path, std::chrono::seconds limit) {
+    replies_.emplace_back();
+    auto& reply = replies_.back();
+    observers_.push_back(std::make_unique<reply_observer>(reply));
+    std::vector<h2_header> headers{{":method", "POST"}, {":scheme", "http"}, {":authority", "batchgate.test"},
+                                   {":path", path}, {"content-type", "application/json"}};
+    if (conn_->submit_request_streaming(headers, observers_.back().get()) < 0) reply.closed = true;
+    run_until([&] { return reply.closed || conn_->closed(); }, limit);
+    return reply;
+}
+
+bool h2_test_client::wait_closed(std::chrono::milliseconds limit) {
+    run_until([&] { return conn_->closed(); }, limit);
+    return conn_->closed();
+}
+
 bool h2_test_client::rapid_reset(int n, std::chrono::seconds limit) {
     // In groups: HEADERS must be on the wire before their RST_STREAM (nghttp2
     // drops a request that was reset before it left), as in the real attack.

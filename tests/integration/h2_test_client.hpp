@@ -57,6 +57,12 @@ public:
     // it did.
     bool rapid_reset(int n, std::chrono::seconds limit = std::chrono::seconds(10));
 
+    // A request whose body never comes: HEADERS without END_STREAM, then
+    // silence. Waits up to `limit` for the server's answer.
+    h2_answer stalled_upload(const std::string& path, std::chrono::seconds limit = std::chrono::seconds(10));
+
+    // Runs the connection until the server closes it; true when it did within `limit`.
+    bool wait_closed(std::chrono::milliseconds limit);
     bool closed() const { return conn_->closed(); }
 
 private:
