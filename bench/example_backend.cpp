@@ -4,7 +4,10 @@
 // A small, fast HTTP/1.1 server: Boost.Beast + Asio with C++20 coroutines, one
 // io_context per thread; one acceptor hands the connections to the threads
 // round-robin (no SO_REUSEPORT, so a second instance on a busy port fails
-// loudly instead of silently sharing it).
+// loudly instead of silently sharing it). A connection that opens with the
+// HTTP/2 client preface is served as h2c (prior knowledge) on the same port,
+// through batchgate's own nghttp2 core (proxy/h2_connection), so batchgate's
+// `protocol: h2c` backends can be exercised and benchmarked.
 //
 //   GET    /users/N   → 200 {"id":N,...}  (404 if unknown)
 //   PUT    /users/N   → 200 stored JSON, or 201 + Location if it was new
@@ -16,8 +19,10 @@
 //   GET    /healthz   → 200 "ok"
 //   anything else     → 404
 //
-// Build: g++ -std=c++20 -O2 example_backend.cpp -lboost_program_options -pthread
+// Built by CMake (target example_backend; it links batchgate_core for h2c).
 // Boost.JSON is used header-only (boost/json/src.hpp) to validate PUT bodies.
+
+#include "proxy/h2_connection.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -498,8 +503,7 @@ void parse_buffered(parser_type& parser, beast::flat_buffer& buffer, beast::erro
     }
 }
 
-asio::awaitable<void> serve(connection& c, const handler& h) {
-    beast::flat_buffer buffer;
+asio::awaitable<void> serve(connection& c, const handler& h, beast::flat_buffer buffer) {
     std::string out;  // answers not yet written (pipelined requests share a write)
     std::optional<parser_type> parser;
     std::optional<asio::steady_timer> slow_timer;
@@ -584,11 +588,125 @@ asio::awaitable<void> serve(connection& c, const handler& h) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// h2c (prior knowledge): one nghttp2 server session per connection, each
+// stream answered by the same handler as HTTP/1.1.
+// ---------------------------------------------------------------------------
+
+constexpr std::string_view h2_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+class h2_stream : public batchgate::h2_stream_observer {
+public:
+    h2_stream(std::int32_t id, std::function<void(h2_stream&)> ready) : id(id), ready_(std::move(ready)) {}
+    void on_header_block_begin() override {}
+    void on_header(std::string_view name, std::string_view value) override {
+        if (name == ":method")
+            req.method_string(value);
+        else if (name == ":path")
+            req.target(value);
+        else if (name == ":authority")
+            req.set(http::field::host, value);
+        else if (!name.empty() && name[0] != ':')
+            req.insert(name, value);
+    }
+    void on_header_block_end(bool end_stream) override {
+        if (end_stream) finish();
+    }
+    std::size_t on_data(std::string_view chunk) override {
+        if (req.body().size() + chunk.size() <= max_body_bytes) req.body().append(chunk);
+        return chunk.size();
+    }
+    void on_end_stream() override { finish(); }
+    void on_stream_error() override {}
+    void on_closed(const batchgate::h2_stream_close&) override { closed = true; }
+
+    std::int32_t id;
+    request req{http::verb::get, "/", 11};
+    bool closed = false;
+
+private:
+    void finish() {
+        if (ready_) std::exchange(ready_, nullptr)(*this);
+    }
+    std::function<void(h2_stream&)> ready_;
+};
+
+asio::awaitable<void> answer_h2(std::shared_ptr<batchgate::h2_connection> conn, std::shared_ptr<h2_stream> st,
+                                const handler& h) {
+    const reply r = h.handle(st->req);
+    if (r.delay.count() > 0) {
+        asio::steady_timer wait(conn->stream().get_executor(), r.delay);
+        co_await wait.async_wait(tok);
+    }
+    if (st->closed) co_return;
+    std::vector<batchgate::h2_header> headers{{":status", std::to_string(static_cast<unsigned>(r.status))},
+                                              {"server", "example-backend"}};
+    if (!r.content_type.empty()) headers.push_back({"content-type", std::string(r.content_type)});
+    if (!r.location.empty()) headers.push_back({"location", r.location});
+    if (!r.allow.empty()) headers.push_back({"allow", std::string(r.allow)});
+    const bool no_body = r.status == http::status::no_content || r.status == http::status::not_modified ||
+                         st->req.method() == http::verb::head;
+    if (r.status != http::status::no_content && r.status != http::status::not_modified)
+        headers.push_back({"content-length", std::to_string(r.body.size())});
+    conn->submit_response(st->id, headers, r.body, !no_body && !r.body.empty());
+}
+
+asio::awaitable<void> h2_session(tcp::socket socket, const handler& h, std::string received) {
+    batchgate::h2_connection_options options;
+    options.role = batchgate::h2_role::server;
+    options.max_concurrent_streams = 1000;
+    options.idle_timeout = idle_timeout;
+    auto conn = std::make_shared<batchgate::h2_connection>(
+        batchgate::byte_stream(beast::tcp_stream(std::move(socket))), options);
+    std::unordered_map<std::int32_t, std::shared_ptr<h2_stream>> streams;
+    asio::steady_timer changed(conn->stream().get_executor(), steady::time_point::max());
+    conn->on_new_stream([&](std::int32_t id) -> batchgate::h2_stream_observer* {
+        auto st = std::make_shared<h2_stream>(id, [conn, &h, &streams](h2_stream& ready) {
+            asio::co_spawn(conn->stream().get_executor(), answer_h2(conn, streams.at(ready.id), h), asio::detached);
+        });
+        streams[id] = st;
+        return st.get();
+    });
+    conn->on_change([&] {
+        std::erase_if(streams, [](const auto& kv) { return kv.second->closed; });
+        changed.cancel();
+    });
+    if (conn->start(std::move(received))) co_return;
+    while (!conn->closed()) {
+        changed.expires_at(steady::time_point::max());
+        co_await changed.async_wait(tok);
+    }
+    conn->on_change(nullptr);
+    conn->on_new_stream(nullptr);
+}
+
 asio::awaitable<void> session(tcp::socket socket, const handler& h) {
+    // The first bytes say which protocol: the HTTP/2 preface, or HTTP/1.x.
+    beast::flat_buffer buffer;
+    {
+        asio::steady_timer first_byte(socket.get_executor(), idle_timeout);
+        first_byte.async_wait([&](const beast::error_code& ec) {
+            if (!ec) socket.cancel();
+        });
+        while (buffer.size() < h2_preface.size()) {
+            auto [ec, n] = co_await socket.async_read_some(buffer.prepare(8192), tok);
+            if (ec) co_return;
+            buffer.commit(n);
+            const std::string_view got(static_cast<const char*>(buffer.data().data()), buffer.size());
+            if (got.substr(0, h2_preface.size()) != h2_preface.substr(0, std::min(got.size(), h2_preface.size())))
+                break;
+        }
+        first_byte.cancel();
+    }
+    const std::string_view got(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (got.substr(0, h2_preface.size()) == h2_preface) {
+        co_await h2_session(std::move(socket), h, std::string(got));
+        co_return;
+    }
     auto c = std::make_shared<connection>(std::move(socket));
     asio::co_spawn(c->socket.get_executor(), watchdog(c), asio::detached);
     try {
-        co_await serve(*c, h);
+        co_await serve(*c, h, std::move(buffer));
     } catch (...) {
         c->done = true;
         c->watchdog_timer.cancel();

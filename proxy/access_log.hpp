@@ -3,7 +3,7 @@
 #pragma once
 
 #include "proxy/forwarding.hpp"
-#include "proxy/passthrough.hpp"
+#include "proxy/proxied_exchange.hpp"
 
 #include <chrono>
 #include <string>

@@ -2,27 +2,18 @@
 
 #include "proxy/batch_parser.hpp"
 #include "proxy/fanout.hpp"
-#include "proxy/http1_relay.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/multistatus.hpp"
 #include "proxy/problem.hpp"
-#include "proxy/read_deadline.hpp"
 
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/empty_body.hpp>
 
-#include <cerrno>
 #include <charconv>
-#include <sys/socket.h>
 
 namespace batchgate {
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-using tcp = asio::ip::tcp;
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -98,57 +89,19 @@ http::fields inherited_headers(const http::fields& request, const batch_config& 
     return out;
 }
 
-// Watches the client socket while the batch runs: the client closing its
-// side cancels every outstanding item. Bytes from a pipelining client mean
-// it is alive; watching stops there. The callback may outlive the batch, so
-// it holds its state by shared_ptr and does nothing once `active` is false.
-class disconnect_watch {
-public:
-    disconnect_watch(tcp::socket& socket, cancel_scope& scope) : state_(std::make_shared<state>()) {
-        state_->socket = &socket;
-        state_->scope = &scope;
-        socket.async_wait(tcp::socket::wait_read, [st = state_](const error_code& ec) {
-            if (ec || !st->active) return;
-            char byte;
-            auto n = ::recv(st->socket->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-                st->scope->cancel(cancel_reason::client_gone);
-        });
-    }
-    ~disconnect_watch() {
-        state_->active = false;
-        error_code ignored;
-        state_->socket->cancel(ignored);
-    }
-    disconnect_watch(const disconnect_watch&) = delete;
-    disconnect_watch& operator=(const disconnect_watch&) = delete;
-
-private:
-    struct state {
-        tcp::socket* socket = nullptr;
-        cancel_scope* scope = nullptr;
-        bool active = true;
-    };
-    std::shared_ptr<state> state_;
-};
-
 struct refusal {
     http::status status;
     std::string detail;
     problem_position where{};
+    bool client_gone = false;  // nobody to answer
 };
 
 class batch_exchange {
 public:
-    batch_exchange(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                   http::request_parser<http::buffer_body>& request, request_scope& scope)
-        : client_(client),
-          client_buffer_(client_buffer),
-          request_(request),
-          req_(request.get()),
-          scope_(scope),
-          cfg_(*scope.routing->cfg),
-          keep_alive_(req_.keep_alive() && !*scope.draining) {}
+    batch_exchange(const forward_request& request, request_body_source& body, response_sink& sink,
+                   request_scope& scope)
+        : req_(request), headers_(*request.headers), body_source_(body), sink_(sink), scope_(scope),
+          cfg_(*scope.routing->cfg) {}
 
     asio::awaitable<exchange_summary> run() {
         summary_.backend = "batch";
@@ -161,7 +114,7 @@ public:
             body_.shrink_to_fit();
         }
         if (refused) {
-            co_await send_refusal(*refused);
+            if (!refused->client_gone) co_await send_refusal(*refused);
             co_return summary_;
         }
         co_await stream_multistatus(*batch);
@@ -170,14 +123,14 @@ public:
 
 private:
     std::optional<refusal> check_request() {
-        if (req_.method() != http::verb::post) return refusal{http::status::method_not_allowed, "the batch endpoint takes POST only"};
-        if (auto length = request_.content_length(); length && *length > cfg_.batch.max_body_bytes) {
+        if (req_.method != http::verb::post) return refusal{http::status::method_not_allowed, "the batch endpoint takes POST only"};
+        if (auto length = req_.content_length; length && *length > cfg_.batch.max_body_bytes) {
             metrics_registry::global().limit_breached(limit_kind::batch_body_bytes);
             return refusal{http::status::payload_too_large,
                            "batch body of " + std::to_string(*length) + " bytes is over batch.max_body_bytes (" +
                                std::to_string(cfg_.batch.max_body_bytes) + ")"};
         }
-        auto type = media_type(req_[http::field::content_type]);
+        auto type = media_type(headers_[http::field::content_type]);
         if (type == "application/json")
             json_ = true;
         else if (type == "application/xml" || type == "text/xml")
@@ -188,33 +141,33 @@ private:
         return std::nullopt;
     }
 
+    refusal too_large() const {
+        metrics_registry::global().limit_breached(limit_kind::batch_body_bytes);
+        return refusal{http::status::payload_too_large,
+                       "batch body over batch.max_body_bytes (" + std::to_string(cfg_.batch.max_body_bytes) + ")"};
+    }
+
     asio::awaitable<std::optional<refusal>> read_body() {
-        if (request_.is_done()) co_return std::nullopt;
-        if (beast::iequals(req_[http::field::expect], "100-continue") && req_.version() >= 11) {
-            const bool sent = co_await send_100_continue(client_, cfg_.limits.send_timeout);
-            if (!sent) co_return refusal{http::status::bad_request, "client went away"};
+        if (body_source_.done()) co_return std::nullopt;
+        if (req_.expects_continue) {
+            const bool sent = co_await sink_.send_continue();
+            if (!sent) co_return refusal{http::status::bad_request, "client went away", {}, true};
         }
-        request_.body_limit(cfg_.batch.max_body_bytes);
         const std::span<char> chunk = scope_.relay_buffer;
-        read_deadline deadline(client_.socket());
-        while (!request_.is_done()) {
-            req_.body().data = chunk.data();
-            req_.body().size = chunk.size();
-            deadline.arm(cfg_.limits.read_timeout);
-            auto [ec, n] = co_await http::async_read(client_, client_buffer_, request_, use_tuple);
-            if (deadline.disarm()) ec = beast::error::timeout;
-            if (ec == http::error::need_buffer) ec = {};
-            body_.append(chunk.data(), chunk.size() - req_.body().size);
-            if (!ec) continue;
-            keep_alive_ = false;
-            if (ec == http::error::body_limit) {
-                metrics_registry::global().limit_breached(limit_kind::batch_body_bytes);
-                co_return refusal{http::status::payload_too_large,
-                                  "batch body over batch.max_body_bytes (" + std::to_string(cfg_.batch.max_body_bytes) + ")"};
-            }
-            if (ec == beast::error::timeout)
+        while (!body_source_.done()) {
+            auto got = co_await body_source_.read(chunk);
+            body_.append(chunk.data(), got.bytes);
+            if (body_.size() > cfg_.batch.max_body_bytes) co_return too_large();
+            switch (got.error) {
+            case body_error::none: break;
+            case body_error::too_large: co_return too_large();
+            case body_error::timeout:
+                metrics_registry::global().limit_breached(limit_kind::read_timeout);
                 co_return refusal{http::status::request_timeout, "batch body stalled for limits.read_timeout"};
-            co_return refusal{http::status::bad_request, "cannot read the batch body: " + ec.message()};
+            case body_error::client_gone: co_return refusal{http::status::bad_request, "client went away", {}, true};
+            case body_error::malformed:
+                co_return refusal{http::status::bad_request, "cannot read the batch body: " + got.detail};
+            }
         }
         summary_.request_bytes = body_.size();
         co_return std::nullopt;
@@ -238,49 +191,34 @@ private:
     }
 
     asio::awaitable<void> send_refusal(const refusal& r) {
-        auto res = make_problem(r.status, r.detail, req_.version(), keep_alive_ && request_.is_done(), r.where);
-        if (r.status == http::status::method_not_allowed) res.set(http::field::allow, "POST");
-        summary_.status = static_cast<unsigned>(r.status);
-        summary_.response_bytes = res.body().size();
-        summary_.keep_alive = res.keep_alive();
-        client_.expires_after(cfg_.limits.send_timeout);
-        auto [ec, n] = co_await http::async_write(client_, res, use_tuple);
-        if (ec) summary_.keep_alive = false;
+        response_head head;
+        head.status = static_cast<unsigned>(r.status);
+        head.headers.set(http::field::content_type, "application/problem+json");
+        head.headers.set(http::field::cache_control, "no-store");
+        if (r.status == http::status::method_not_allowed) head.headers.set(http::field::allow, "POST");
+        auto body = problem_json(r.status, r.detail, r.where);
+        summary_.response_bytes = body.size();
+        const bool sent = co_await sink_.send_answer(std::move(head), std::move(body));
+        summary_.status = sent ? static_cast<unsigned>(r.status) : 0;
     }
 
-    // One chunk on HTTP/1.1; raw bytes (close-delimited) for HTTP/1.0.
-    asio::awaitable<bool> write_piece(const std::string& bytes) {
-        if (bytes.empty()) co_return true;
-        client_.expires_after(cfg_.limits.send_timeout);
-        error_code ec;
-        if (chunked_)
-            std::tie(ec, std::ignore) = co_await asio::async_write(client_, http::make_chunk(asio::buffer(bytes)), use_tuple);
-        else
-            std::tie(ec, std::ignore) = co_await asio::async_write(client_, asio::buffer(bytes), use_tuple);
+    asio::awaitable<bool> write_piece(const std::string& bytes, bool last) {
+        if (bytes.empty() && !last) co_return true;
         summary_.response_bytes += bytes.size();
-        co_return !ec;
+        co_return co_await sink_.send_data(std::span<const char>(bytes.data(), bytes.size()), last);
     }
 
     asio::awaitable<void> stream_multistatus(batch_request& batch) {
-        multistatus_writer writer(negotiate(req_[http::field::accept]), prefers_minimal(req_));
-        chunked_ = req_.version() >= 11;
-        if (!chunked_) keep_alive_ = false;
-        keep_alive_ = keep_alive_ && !*scope_.draining;
-
-        http::response<http::empty_body> head{http::status::multi_status, req_.version() >= 11 ? 11u : 10u};
-        head.set(http::field::content_type, writer.content_type());
-        head.set(http::field::cache_control, "no-store");
-        if (chunked_) head.chunked(true);
-        head.keep_alive(keep_alive_);
+        multistatus_writer writer(negotiate(headers_[http::field::accept]), prefers_minimal(headers_));
+        response_head head;
+        head.status = 207;
+        head.headers.set(http::field::content_type, writer.content_type());
+        head.headers.set(http::field::cache_control, "no-store");
         summary_.status = 207;
-        http::response_serializer<http::empty_body> serializer{head};
-        client_.expires_after(cfg_.limits.send_timeout);
-        auto [ec, n] = co_await http::async_write_header(client_, serializer, use_tuple);
-        // (No temporaries inside conditional co_await expressions: GCC 12 mis-destroys them.)
-        bool client_ok = !ec;
+        bool client_ok = co_await sink_.send_head(std::move(head));
         if (client_ok) {
             const auto begin = writer.begin();
-            client_ok = co_await write_piece(begin);
+            client_ok = co_await write_piece(begin, false);
         }
 
         scoped_gauge running(metrics_registry::global().batches_in_flight);
@@ -288,40 +226,35 @@ private:
         if (!client_ok) cancel.cancel(cancel_reason::client_gone);
         fanout_stats stats;
         {
-            disconnect_watch watch(client_.socket(), cancel);
+            auto watch = sink_.watch_client(cancel);
             std::string pending;
             result_sink sink = [&](std::vector<item_result>& results) -> asio::awaitable<bool> {
                 pending.clear();
                 for (const auto& r : results) pending += writer.entry(r);
-                co_return co_await write_piece(pending);
+                co_return co_await write_piece(pending, false);
             };
-            fanout_input input{batch, *scope_.routing, scope_.client, inherited_headers(req_, cfg_.batch),
-                               std::chrono::steady_clock::now() + cfg_.batch.deadline};
+            fanout_input input{batch, *scope_.routing, scope_.client, inherited_headers(headers_, cfg_.batch),
+                               std::chrono::steady_clock::now() + cfg_.batch.deadline, scope_.connection_items};
             stats = co_await run_fanout(std::move(input), cancel, std::move(sink));
         }
         client_ok = client_ok && !stats.cancelled;
         if (client_ok) {
             const auto end = writer.end();
-            client_ok = co_await write_piece(end);
+            client_ok = co_await write_piece(end, true);
         }
-        if (client_ok && chunked_) {
-            client_.expires_after(cfg_.limits.send_timeout);
-            auto [lec, ln] = co_await asio::async_write(client_, http::make_chunk_last(), use_tuple);
-            client_ok = !lec;
+        if (!client_ok) {
+            sink_.abort();
+            summary_.status = 0;  // the client never got a whole answer
         }
-        summary_.keep_alive = keep_alive_ && client_ok;
-        if (!client_ok) summary_.status = 0;  // the client never got a whole answer
     }
 
-    beast::tcp_stream& client_;
-    beast::flat_buffer& client_buffer_;
-    http::request_parser<http::buffer_body>& request_;
-    http::request<http::buffer_body>& req_;
+    const forward_request& req_;
+    const http::fields& headers_;
+    request_body_source& body_source_;
+    response_sink& sink_;
     request_scope& scope_;
     const config& cfg_;
-    bool keep_alive_;
     bool json_ = true;
-    bool chunked_ = true;
     std::string body_;
     exchange_summary summary_;
 };
@@ -332,10 +265,9 @@ bool is_batch_target(std::string_view target, const config& cfg) {
     return target.substr(0, target.find('?')) == cfg.batch.path;
 }
 
-asio::awaitable<exchange_summary> handle_batch(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                               http::request_parser<http::buffer_body>& request,
-                                               request_scope& scope) {
-    batch_exchange exchange(client, client_buffer, request, scope);
+asio::awaitable<exchange_summary> serve_batch(const forward_request& request, request_body_source& body,
+                                              response_sink& sink, request_scope& scope) {
+    batch_exchange exchange(request, body, sink, scope);
     co_return co_await exchange.run();
 }
 

@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <initializer_list>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <system_error>
@@ -455,6 +457,8 @@ private:
     void read_admin(const field& f, bound_addresses& bound, admin_config& admin) const;
     void read_batch(const field& f, batch_config& batch) const;
     void read_limits(const field& f, limits_config& limits) const;
+    void read_http2(const field& f, http2_config& http2) const;
+    std::string readable_file(const field& f) const;
     void read_trusted_proxies(const field& f, std::vector<cidr>& out) const;
     void read_backends(const field& f, std::map<std::string, backend_config>& out) const;
     backend_config read_backend(const std::string& name, const field& f) const;
@@ -501,7 +505,7 @@ void map_reader::read(const loader& l, const std::initializer_list<std::string_v
 
 void loader::read_config(const field& root, config& c) const {
     const map_reader top(*this, root,
-                         {"workers", "listen", "admin", "batch", "limits", "trusted_proxies", "routes",
+                         {"workers", "listen", "admin", "batch", "limits", "http2", "trusted_proxies", "routes",
                           "backends", "drain_timeout", "access_log"});
     if (const auto f = top.get("workers")) c.workers = static_cast<unsigned>(whole(*f, 0, 1024));
     bound_addresses bound;
@@ -509,6 +513,7 @@ void loader::read_config(const field& root, config& c) const {
     if (const auto f = top.get("admin")) read_admin(*f, bound, c.admin);
     if (const auto f = top.get("batch")) read_batch(*f, c.batch);
     if (const auto f = top.get("limits")) read_limits(*f, c.limits);
+    if (const auto f = top.get("http2")) read_http2(*f, c.http2);
     if (const auto f = top.get("trusted_proxies")) read_trusted_proxies(*f, c.trusted_proxies);
     // Backends first: routes refer to them, wherever they appear in the file.
     if (const auto f = top.get("backends")) read_backends(*f, c.backends);
@@ -533,8 +538,9 @@ void loader::read_listeners(const map_reader& top, bound_addresses& bound, confi
         claim(bound, listener.address, address);
         if (const auto tls = m.get("tls")) {
             const map_reader t(*this, *tls, {"cert", "key"});
-            listener.tls = tls_files{text(required(t, "cert")), text(required(t, "key"))};
-            fail(*tls, "TLS listeners are not supported yet");
+            const field cert = required(t, "cert");
+            const field key = required(t, "key");
+            listener.tls = tls_files{readable_file(cert), readable_file(key)};
         }
         c.listen.push_back(std::move(listener));
     }
@@ -585,6 +591,43 @@ void loader::read_batch(const field& f, batch_config& batch) const {
         }
         batch.forward_headers = std::move(names);
     }
+}
+
+// A file named in the config, resolved against the config file's directory,
+// that must be readable now (so --check-config catches a wrong path).
+std::string loader::readable_file(const field& f) const {
+    std::filesystem::path path(text(f));
+    if (path.empty()) fail(f, "expected a file name");
+    if (path.is_relative() && source_.find('/') != std::string::npos)
+        path = std::filesystem::path(source_).parent_path() / path;
+    std::ifstream probe(path);
+    if (!probe) fail(f, "cannot read " + path.string());
+    return path.string();
+}
+
+void loader::read_http2(const field& f, http2_config& http2) const {
+    const map_reader m(*this, f,
+                       {"max_concurrent_streams", "max_header_list_size", "initial_window_size",
+                        "connection_window_size", "max_batch_items_in_flight", "reset_burst", "reset_rate",
+                        "settings_timeout"});
+    constexpr std::uint64_t max_window = 0x7fffffff;  // RFC 9113 §6.9.1
+    if (const auto v = m.get("max_concurrent_streams"))
+        http2.max_concurrent_streams = static_cast<std::uint32_t>(count(*v, 1, 0x7fffffff));
+    if (const auto v = m.get("max_header_list_size")) http2.max_header_list_size = size(*v);
+    if (const auto v = m.get("initial_window_size")) {
+        const auto n = size(*v);
+        if (n < 16 * KiB || n > max_window) fail(*v, "must be between 16KiB and 2GiB - 1");
+        http2.initial_window_size = static_cast<std::uint32_t>(n);
+    }
+    if (const auto v = m.get("connection_window_size")) {
+        const auto n = size(*v);
+        if (n < 64 * KiB || n > max_window) fail(*v, "must be between 64KiB and 2GiB - 1");
+        http2.connection_window_size = static_cast<std::uint32_t>(n);
+    }
+    if (const auto v = m.get("max_batch_items_in_flight")) http2.max_batch_items_in_flight = count(*v, 1);
+    if (const auto v = m.get("reset_burst")) http2.reset_burst = count(*v, 1);
+    if (const auto v = m.get("reset_rate")) http2.reset_rate = count(*v, 1);
+    if (const auto v = m.get("settings_timeout")) http2.settings_timeout = timeout(*v);
 }
 
 void loader::read_limits(const field& f, limits_config& limits) const {

@@ -36,8 +36,8 @@ struct host_port {
 };
 
 struct tls_files {
-    std::string cert;
-    std::string key;
+    std::string cert;  // PEM chain; relative paths are relative to the config file
+    std::string key;   // PEM private key
 };
 
 struct listener_config {
@@ -58,6 +58,18 @@ struct limits_config {
     duration read_timeout{30'000};                // between two reads of a request body → 408
     duration send_timeout{30'000};                // one write to a client that does not read
     std::size_t max_connections = 10000;          // client connections open at once; past it, accepting pauses
+};
+
+// HTTP/2 client connections (h2c and h2 over TLS). Keys under `http2:`.
+struct http2_config {
+    std::uint32_t max_concurrent_streams = 100;          // SETTINGS_MAX_CONCURRENT_STREAMS we advertise
+    std::size_t max_header_list_size = 16 * KiB;         // SETTINGS_MAX_HEADER_LIST_SIZE, enforced per header block
+    std::uint32_t initial_window_size = 256 * KiB;       // per stream: request body bytes a client may send unread
+    std::uint32_t connection_window_size = 4 * MiB;      // the same for all streams together
+    std::size_t max_batch_items_in_flight = 256;         // batch items talking to backends, per connection
+    std::uint64_t reset_burst = 1000;                    // RST_STREAMs a client may send at once ...
+    std::uint64_t reset_rate = 33;                       // ... and per second after that (rapid reset) → GOAWAY
+    duration settings_timeout{10'000};                   // our SETTINGS unacknowledged this long → GOAWAY
 };
 
 struct batch_config {
@@ -125,6 +137,7 @@ struct config {
     admin_config admin;
     batch_config batch;
     limits_config limits;
+    http2_config http2;
     std::vector<cidr> trusted_proxies;
     std::vector<route_config> routes;
     std::map<std::string, backend_config> backends;

@@ -250,6 +250,17 @@ private:
         auto& limiter = *in_.routing.limiters.at(match.backend);
         const std::string who = "backend " + backend.name + ": ";
 
+        // The client connection's budget first (HTTP/2: many batches share
+        // one connection); waiting for it is bounded by the batch deadline.
+        std::optional<limiter_slot> connection_slot;
+        if (in_.connection_items) {
+            const auto until_deadline = in_.deadline - clock::now();
+            if (until_deadline <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
+            const bool got = co_await in_.connection_items->acquire(until_deadline);
+            if (!got) co_return cancelled(i);
+            connection_slot.emplace(*in_.connection_items);
+        }
+
         auto wait = std::min<clock::duration>(backend.queue_timeout, in_.deadline - clock::now());
         if (wait <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
         if (!co_await limiter.acquire(wait)) {
@@ -261,10 +272,7 @@ private:
                               who + std::to_string(backend.max_in_flight) + " items in flight for " +
                                   ms(backend.queue_timeout));
         }
-        struct slot_guard {
-            in_flight_limiter& l;
-            ~slot_guard() { l.release(); }
-        } slot{limiter};
+        limiter_slot slot{limiter};
         scoped_gauge in_flight(metrics.in_flight);
 
         const bool retryable = is_idempotent(request.method);

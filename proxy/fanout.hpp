@@ -28,6 +28,7 @@ struct fanout_input {
     client_info client;
     http::fields inherited_headers;  // from the batch request itself, already filtered by forward_headers
     std::chrono::steady_clock::time_point deadline;
+    in_flight_limiter* connection_items = nullptr;  // the client connection's item budget, if it has one
 };
 
 struct fanout_stats {

@@ -12,15 +12,10 @@
 #include <array>
 #include <cstring>
 
-// Debian back-ports security fixes into its 1.52 (CVE-2024-28182: CONTINUATION
-// flood; CVE-2023-44487: rapid reset) together with the option setters, while
-// NGHTTP2_VERSION_NUM still says 1.52. A weak declaration lets us use the
-// setter wherever the linked library has it, and skip it where it does not.
-extern "C" {
-__attribute__((weak)) void nghttp2_option_set_max_continuations(nghttp2_option* option, size_t val);
-__attribute__((weak)) void nghttp2_option_set_stream_reset_rate_limit(nghttp2_option* option, uint64_t burst,
-                                                                      uint64_t rate);
-}
+// Debian back-ports nghttp2's flood fixes (CVE-2024-28182: CONTINUATION
+// flood; CVE-2023-44487: rapid reset) with their option setters into 1.52,
+// while NGHTTP2_VERSION_NUM still says 1.52: CMake detects the setters
+// themselves (BATCHGATE_HAVE_NGHTTP2_*).
 
 namespace batchgate {
 
@@ -123,6 +118,8 @@ struct h2_callbacks {
             if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
                 c.settings_received_ = true;
                 c.changed_ = true;
+            } else {
+                c.settings_acked_ = true;
             }
             break;
         case NGHTTP2_GOAWAY:
@@ -179,6 +176,17 @@ struct h2_callbacks {
         return 0;
     }
 
+    // A GOAWAY with an error code is nghttp2 (or we) cutting the peer off:
+    // flood, rapid reset, protocol error, settings timeout.
+    static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+        auto& c = self(user_data);
+        if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+            c.terminated_ = true;
+            c.changed_ = true;
+        }
+        return 0;
+    }
+
     static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* data_flags,
                              nghttp2_data_source* source, void*) {
         auto* st = static_cast<h2_connection::stream_state*>(source->ptr);
@@ -217,6 +225,7 @@ struct h2_callbacks {
             nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
             nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
             nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+            nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
             nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame_recv);
             return std::unique_ptr<nghttp2_session_callbacks, void (*)(nghttp2_session_callbacks*)>(
                 cbs, nghttp2_session_callbacks_del);
@@ -229,6 +238,7 @@ h2_connection::h2_connection(byte_stream stream, h2_connection_options options)
     : stream_(std::move(stream)),
       options_(options),
       wake_timer_(stream_.get_executor()),
+      write_deadline_(stream_.get_executor()),
       idle_since_(std::chrono::steady_clock::now()) {
     write_buffer_.reserve(write_buffer_target + read_chunk);
 }
@@ -242,7 +252,9 @@ h2_connection::~h2_connection() {
         if (st->observer) st->observer->on_closed(how);
 }
 
-error_code h2_connection::start() {
+error_code h2_connection::start(std::string received) {
+    received_ = std::move(received);
+    settings_sent_ = std::chrono::steady_clock::now();
     nghttp2_option* opt = nullptr;
     if (nghttp2_option_new(&opt) != 0) {
         finish({});
@@ -254,11 +266,15 @@ error_code h2_connection::start() {
 #if NGHTTP2_VERSION_NUM >= 0x012800  // 1.40
     nghttp2_option_set_max_settings(opt, max_settings_entries);
 #endif
-    if (nghttp2_option_set_max_continuations) nghttp2_option_set_max_continuations(opt, max_continuation_frames);
+#ifdef BATCHGATE_HAVE_NGHTTP2_MAX_CONTINUATIONS
+    nghttp2_option_set_max_continuations(opt, max_continuation_frames);
+#endif
     // Rapid reset (CVE-2023-44487) is a server-side concern: a backend cannot
     // flood us with streams we open.
-    if (options_.role == h2_role::server && nghttp2_option_set_stream_reset_rate_limit)
-        nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+#ifdef BATCHGATE_HAVE_NGHTTP2_RESET_RATE_LIMIT
+    if (options_.role == h2_role::server)
+        nghttp2_option_set_stream_reset_rate_limit(opt, options_.reset_burst, options_.reset_rate);
+#endif
 
     nghttp2_session* s = nullptr;
     const int rv = options_.role == h2_role::client
@@ -430,16 +446,34 @@ asio::awaitable<void> h2_connection::read_loop() {
     auto self = shared_from_this();
     std::array<unsigned char, read_chunk> buffer;
     error_code why;
+    if (!received_.empty()) {
+        const auto rv = nghttp2_session_mem_recv(session_.get(),
+                                                 reinterpret_cast<const uint8_t*>(received_.data()), received_.size());
+        received_.clear();
+        received_.shrink_to_fit();
+        if (rv < 0) {
+            terminate_after_flush();
+            co_return;
+        }
+        wake();
+        notify_changed();
+    }
     while (!closed_) {
+        if (!nghttp2_session_want_read(session_.get())) {
+            // GOAWAY queued for an error (flood, rapid reset, bad frame):
+            // nothing more is read; the writer flushes it and closes.
+            wake();
+            co_return;
+        }
         auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buffer), use_tuple);
         if (ec) {
             why = ec;
             break;
         }
         const auto rv = nghttp2_session_mem_recv(session_.get(), buffer.data(), n);
-        if (rv < 0) {  // fatal for the connection: nghttp2 has queued GOAWAY where it could
-            why = make_error_code(boost::system::errc::protocol_error);
-            break;
+        if (rv < 0) {  // fatal for the connection: send the GOAWAY nghttp2 queued, then close
+            terminate_after_flush();
+            co_return;
         }
         idle_since_ = std::chrono::steady_clock::now();
         wake();  // SETTINGS ACK, WINDOW_UPDATE, RST_STREAM may be queued now
@@ -473,7 +507,15 @@ asio::awaitable<void> h2_connection::write_loop() {
     while (!closed_) {
         if (fill_write_buffer() > 0) {
             notify_changed();  // sending can close streams (RST_STREAM, END_STREAM after the peer's)
+            // A watchdog rather than the stream's own timeout: that one would
+            // also arm the reader's next wait, which may rightly be long.
+            write_deadline_.expires_after(options_.write_timeout);
+            write_deadline_.async_wait([weak = weak_from_this()](const error_code& ec) {
+                if (ec) return;
+                if (auto self = weak.lock()) self->stream_.close();
+            });
             auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(write_buffer_), use_tuple);
+            write_deadline_.cancel();
             if (ec) {
                 why = ec;
                 break;
@@ -486,16 +528,23 @@ asio::awaitable<void> h2_connection::write_loop() {
         // streams done): a clean end.
         if (!nghttp2_session_want_read(session_.get()) && !nghttp2_session_want_write(session_.get())) break;
         if (draining_ && streams_.empty()) break;
+        if (terminated_) break;  // the error GOAWAY is out
         if (idle_expired()) {
             shutdown_gracefully();
             continue;
         }
+        if (!settings_acked_ && std::chrono::steady_clock::now() - settings_sent_ >= options_.settings_timeout) {
+            terminated_ = true;
+            nghttp2_session_terminate_session(session_.get(), NGHTTP2_SETTINGS_TIMEOUT);
+            continue;
+        }
         if (!wake_pending_) {
-            // Sleep until woken, or until the idle deadline when no stream is open.
-            if (streams_.empty())
-                wake_timer_.expires_at(idle_since_ + options_.idle_timeout);
-            else
-                wake_timer_.expires_at(asio::steady_timer::time_point::max());
+            // Sleep until woken, or until the idle deadline when no stream is
+            // open, or until our SETTINGS are overdue.
+            auto until = asio::steady_timer::time_point::max();
+            if (streams_.empty()) until = idle_since_ + options_.idle_timeout;
+            if (!settings_acked_) until = std::min(until, settings_sent_ + options_.settings_timeout);
+            wake_timer_.expires_at(until);
             writer_sleeping_ = true;
             co_await wake_timer_.async_wait(use_tuple);
             writer_sleeping_ = false;
@@ -503,6 +552,13 @@ asio::awaitable<void> h2_connection::write_loop() {
         wake_pending_ = false;
     }
     finish(why);
+}
+
+void h2_connection::terminate_after_flush() {
+    terminated_ = true;
+    if (session_ && !closed_) nghttp2_session_terminate_session(session_.get(), NGHTTP2_PROTOCOL_ERROR);
+    changed_ = true;
+    wake();
 }
 
 void h2_connection::wake() {
@@ -521,6 +577,7 @@ void h2_connection::finish(error_code) {
     closed_ = true;
     stream_.close();
     wake_timer_.cancel();
+    write_deadline_.cancel();
     // Every stream still here dies with the connection. A request HEADERS
     // that never left is as good as refused.
     auto streams = std::move(streams_);

@@ -95,6 +95,16 @@ struct h2_connection_options {
     // Before the peer's SETTINGS arrive we assume it allows this many streams
     // (RFC 9113 leaves it unlimited; 100 is its recommended minimum).
     std::uint32_t assumed_peer_max_concurrent_streams = 100;
+    // Our SETTINGS must be acknowledged this soon (RFC 9113 §6.5.3), else
+    // GOAWAY(SETTINGS_TIMEOUT).
+    std::chrono::milliseconds settings_timeout{10'000};
+    // One write to the peer may take this long; a peer that stops reading
+    // loses the connection (its streams end with connection_lost).
+    std::chrono::milliseconds write_timeout{30'000};
+    // Server role: RST_STREAM frames the peer may send in a burst, and per
+    // second after it, before GOAWAY (CVE-2023-44487, "rapid reset").
+    std::uint64_t reset_burst = 1000;
+    std::uint64_t reset_rate = 33;
 };
 
 class h2_connection : public std::enable_shared_from_this<h2_connection> {
@@ -108,9 +118,10 @@ public:
     h2_connection& operator=(const h2_connection&) = delete;
 
     // Creates the session and queues the preface + SETTINGS; then spawns the
-    // reader and writer on the socket's executor. An error leaves the
-    // connection closed.
-    error_code start();
+    // reader and writer on the socket's executor. `received`: bytes already
+    // read off the connection (protocol detection), processed first. An
+    // error leaves the connection closed.
+    error_code start(std::string received = {});
 
     // Called (from the connection's coroutines, never from inside nghttp2)
     // after anything the owner may care about changed: SETTINGS received,
@@ -148,6 +159,8 @@ public:
     void close();
 
     bool ready() const { return settings_received_; }  // the peer's SETTINGS arrived
+    // Closed because the peer broke the protocol or a limit (GOAWAY sent with an error code).
+    bool terminated_by_error() const { return terminated_; }
     bool closed() const { return closed_; }
     // False once GOAWAY was sent or received, or the connection is closing.
     bool accepts_new_streams() const;
@@ -169,6 +182,7 @@ private:
     std::size_t fill_write_buffer();
     bool idle_expired() const;
     void wake();
+    void terminate_after_flush();
     void notify_changed();
     void finish(error_code why);
 
@@ -179,6 +193,7 @@ private:
     h2_connection_options options_;
     std::unique_ptr<nghttp2_session, session_deleter> session_;
     asio::steady_timer wake_timer_;
+    asio::steady_timer write_deadline_;
     bool wake_pending_ = false;
     bool writer_sleeping_ = false;
     std::vector<unsigned char> write_buffer_;
@@ -188,11 +203,15 @@ private:
     std::chrono::steady_clock::time_point idle_since_;
     std::int32_t goaway_last_stream_id_ = INT32_MAX;
     std::uint64_t streams_started_ = 0;
+    std::string received_;  // handed to start(), fed to nghttp2 before the first read
+    std::chrono::steady_clock::time_point settings_sent_;
+    bool settings_acked_ = false;
     bool settings_received_ = false;
     bool goaway_received_ = false;
     bool draining_ = false;
     bool closed_ = false;
     bool changed_ = false;
+    bool terminated_ = false;
 };
 
 }  // namespace batchgate

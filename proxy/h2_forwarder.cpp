@@ -55,7 +55,13 @@ public:
     bool switching_protocols = false;
     bool only_interim = false;
 
-    bool failed() const { return closed || malformed || only_interim; }
+    bool client_gone = false;      // the client went away: stop waiting, reset the stream
+
+    bool failed() const { return closed || malformed || only_interim || client_gone; }
+    void abandon() {
+        client_gone = true;
+        signal();
+    }
 
     // Sleeps until an event or `deadline`; false when the deadline passed.
     // Callers check their condition before calling: a signal given while
@@ -154,6 +160,7 @@ enum class step {
     switching_protocols,
     only_interim,
     client_body,    // reading the client's body failed
+    client_gone,    // the client went away while we waited on the backend
 };
 
 struct attempt_result {
@@ -187,6 +194,7 @@ public:
         // (Failures are carried as values and answered in one place: GCC 12
         // mis-destroys temporaries created inside co_await expressions.)
         backend_failure failure;
+        const auto watching = sink_.watch_client(client_watch_);
         const outcome how = co_await exchange(failure);
         switch (how) {
         case outcome::answered: break;
@@ -248,6 +256,7 @@ private:
             const attempt_result r = co_await attempt_once(got);
             switch (r.kind) {
             case step::answered: co_return outcome::answered;
+            case step::client_gone: co_return outcome::client_gone;
             case step::client_body: co_return client_body_failure(r, failure);
             case step::refused:
                 if (request_.has_body && !replay_ok_)
@@ -374,6 +383,8 @@ private:
         }
         stream_lease lease{got.session, id, relay};
         scoped_gauge open_stream(metrics_.h2_streams);
+        // A client that leaves frees the stream at once (RST_STREAM CANCEL).
+        cancel_scope::registration on_client_gone(client_watch_, [&relay] { relay.abandon(); });
 
         if (request_.has_body) {
             result = co_await send_body(*got.session, id, relay);
@@ -390,7 +401,9 @@ private:
         }
         if (!relay.head) {
             result.close_info = relay.close_info;
-            if (relay.switching_protocols)
+            if (relay.client_gone)
+                result.kind = step::client_gone;
+            else if (relay.switching_protocols)
                 result.kind = step::switching_protocols;
             else if (relay.malformed)
                 result.kind = step::malformed;
@@ -523,6 +536,7 @@ private:
     bool sent_continue_ = false;
     bool client_body_failed_ = false;
     clock_type::time_point started_;
+    cancel_scope client_watch_;  // cancelled by the sink when the client goes away
 };
 
 }  // namespace

@@ -1,13 +1,13 @@
-#include "proxy/passthrough.hpp"
+#include "proxy/http1_forwarder.hpp"
 
 #include "proxy/http1_relay.hpp"
 #include "proxy/http_semantics.hpp"
-#include "proxy/problem.hpp"
 
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 
+#include <charconv>
 #include <optional>
 
 namespace batchgate {
@@ -66,27 +66,6 @@ asio::awaitable<head_status> read_response_head(byte_stream& stream, beast::flat
 
 }  // namespace
 
-asio::awaitable<bool> send_100_continue(beast::tcp_stream& client, duration send_timeout) {
-    static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-    client.expires_after(send_timeout);
-    auto [ec, n] = co_await asio::async_write(client, asio::buffer(continue_line), use_tuple);
-    co_return !ec;
-}
-
-asio::awaitable<exchange_summary> answer_problem(beast::tcp_stream& client, bool body_pending,
-                                                 unsigned version, bool keep_alive, http::status status,
-                                                 std::string_view detail, duration send_timeout) {
-    exchange_summary summary;
-    summary.keep_alive = keep_alive && !body_pending;
-    summary.status = static_cast<unsigned>(status);
-    auto res = make_problem(status, detail, version, summary.keep_alive);
-    summary.response_bytes = res.body().size();
-    client.expires_after(send_timeout);
-    auto [ec, n] = co_await http::async_write(client, res, use_tuple);
-    if (ec) summary.keep_alive = false;
-    co_return summary;
-}
-
 namespace {
 
 // Why the exchange could not produce a backend answer: becomes a problem+json.
@@ -104,46 +83,26 @@ struct exchange_failure {
 // mis-destroys temporaries created inside co_await expressions.)
 class exchange {
 public:
-    exchange(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-             http::request_parser<http::buffer_body>& request, request_scope& scope)
-        : client_(client),
-          client_buffer_(client_buffer),
-          request_(request),
-          req_(request.get()),
-          scope_(scope),
-          limits_(scope.routing->cfg->limits),
-          keep_alive_(req_.keep_alive() && !*scope.draining) {}
+    exchange(const forward_request& request, const route_match& match, backend_pool& pool,
+             request_body_source& body, response_sink& sink, request_scope& scope)
+        : req_(request), match_(match), pool_(&pool), body_(body), sink_(sink), scope_(scope),
+          limits_(scope.routing->cfg->limits) {
+        summary_.backend = match.backend;
+    }
 
     asio::awaitable<exchange_summary> run() {
-        std::optional<exchange_failure> failure = route();
-        if (!failure) failure = co_await obtain_response_head();
+        std::optional<exchange_failure> failure = co_await obtain_response_head();
         if (failure) {
-            if (failure->client_gone) {
-                summary_.keep_alive = false;
-                co_return summary_;
-            }
-            auto answered = co_await answer_problem(client_, !request_.is_done(), req_.version(), keep_alive_,
-                                                    failure->status, failure->detail, limits_.send_timeout);
-            answered.backend = summary_.backend;
-            answered.request_bytes = summary_.request_bytes;
-            co_return answered;
+            if (failure->client_gone) co_return summary_;
+            const bool sent = co_await sink_.send_problem(failure->status, failure->detail);
+            summary_.status = sent ? static_cast<unsigned>(failure->status) : 0;
+            co_return summary_;
         }
         co_await forward_response();
         co_return summary_;
     }
 
 private:
-    std::optional<exchange_failure> route() {
-        normalized_target target;
-        if (auto e = normalize_target(req_.target(), target); e != target_error::none)
-            return exchange_failure{http::status::bad_request, std::string(describe(e))};
-        if (!scope_.routing->router.match(target, match_))
-            return exchange_failure{http::status::not_found, "no route for " + target.path};
-        pool_ = scope_.routing->pools.at(match_.backend);
-        summary_.backend = match_.backend;
-        return std::nullopt;
-    }
-
     exchange_failure backend_failure(http::status status, std::string what) const {
         auto& m = pool_->metrics();
         m.response(0);
@@ -154,7 +113,7 @@ private:
 
     asio::awaitable<std::optional<exchange_failure>> obtain_response_head() {
         const auto& backend = pool_->config();
-        const bool replayable = is_idempotent(req_.method_string()) && request_.is_done();
+        const bool replayable = is_idempotent(req_.method_text) && body_.done();
         bool stale_retry_used = false;
         unsigned counted_attempt = 1;
         const auto started = std::chrono::steady_clock::now();
@@ -180,8 +139,8 @@ private:
 
             if (auto failure = co_await send_continue_if_expected()) co_return failure;
             auto sent = co_await send_request();
-            if (sent.failed == relay_side::read) co_return client_body_failure(sent.ec);
-            if (sent.failed == relay_side::write) {
+            if (sent.client_error != body_error::none) co_return client_body_failure(sent);
+            if (sent.ec) {
                 const bool stale = conn_.reused() && !stale_retry_used;
                 conn_.release(false);
                 if (replayable && stale) {
@@ -195,7 +154,7 @@ private:
             }
 
             auto head = co_await read_response_head(conn_.stream(), backend_buffer_, response_,
-                                                    req_.method() == http::verb::head, backend);
+                                                    req_.method == http::verb::head, backend);
             if (head.failure == head_failure::none) {
                 pool_->metrics().response(response_->get().result_int());
                 pool_->metrics().latency.observe(std::chrono::steady_clock::now() - started);
@@ -225,103 +184,142 @@ private:
     // The client asked to hear 100 before sending its body; it hears it only
     // once a backend connection is ready, so a refusal costs it no upload.
     asio::awaitable<std::optional<exchange_failure>> send_continue_if_expected() {
-        if (sent_continue_ || request_.is_done() || req_.version() < 11 ||
-            !beast::iequals(req_[http::field::expect], "100-continue"))
-            co_return std::nullopt;
+        if (sent_continue_ || body_.done() || !req_.expects_continue) co_return std::nullopt;
         // (Awaited into a named local: GCC 12 miscompiles `if (!co_await …)` here.)
-        const bool sent = co_await send_100_continue(client_, limits_.send_timeout);
+        const bool sent = co_await sink_.send_continue();
         if (!sent) co_return exchange_failure{http::status::bad_request, {}, true};
         sent_continue_ = true;
         co_return std::nullopt;
     }
 
-    asio::awaitable<relay_status> send_request() {
+    struct send_status {
+        error_code ec;  // writing to the backend failed
+        body_error client_error = body_error::none;
+        std::string detail;
+    };
+
+    // The request head and its body, pulled from the client side chunk by
+    // chunk (one buffer, whatever the body's size).
+    asio::awaitable<send_status> send_request() {
+        send_status status;
         http::request<http::buffer_body> out;
-        out.method_string(req_.method_string());
+        out.method_string(req_.method_text);
         out.target(match_.target);
         out.version(11);
-        build_forwarded_request_headers(req_, out, scope_.client, conn_.host_header());
+        build_forwarded_request_headers(*req_.headers, out, scope_.client, conn_.host_header());
         if (out.count("x-request-id") == 0) out.set("X-Request-Id", scope_.request_id);
-        if (request_.chunked())
+        const bool body_follows = req_.has_body && !body_.done();
+        if (req_.content_length && (*req_.content_length > 0 || body_follows))
+            out.content_length(*req_.content_length);
+        else if (body_follows)
             out.chunked(true);
-        else if (auto length = request_.content_length(); length && *length > 0)
-            out.content_length(*length);
         http::request_serializer<http::buffer_body> serializer{out};
-        auto sent = co_await relay_body(client_, client_buffer_, request_, limits_.read_timeout, conn_.stream(), out,
-                                        serializer, pool_->config().timeout, scope_.relay_buffer);
-        summary_.request_bytes = sent.bytes;
-        co_return sent;
+        const std::span<char> chunk = scope_.relay_buffer;
+        auto& backend_stream = conn_.stream();
+        do {
+            out.body().data = nullptr;
+            out.body().size = 0;
+            out.body().more = false;
+            if (!body_.done()) {
+                auto got = co_await body_.read(chunk);
+                if (got.error != body_error::none) {
+                    status.client_error = got.error;
+                    status.detail = std::move(got.detail);
+                    co_return status;
+                }
+                summary_.request_bytes += got.bytes;
+                out.body().data = got.bytes ? chunk.data() : nullptr;
+                out.body().size = got.bytes;
+                out.body().more = !got.done;
+            }
+            backend_stream.expires_after(pool_->config().timeout);
+            auto [ec, n] = co_await http::async_write(backend_stream, serializer, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec) {
+                status.ec = ec;
+                co_return status;
+            }
+        } while (!serializer.is_done());
+        co_return status;
     }
 
-    exchange_failure client_body_failure(const error_code& ec) {
+    exchange_failure client_body_failure(const send_status& sent) {
         conn_.release(false);
-        keep_alive_ = false;  // what is left on the wire cannot be parsed as a request
         auto& metrics = metrics_registry::global();
-        if (ec == beast::error::timeout) {
+        switch (sent.client_error) {
+        case body_error::timeout:
             metrics.limit_breached(limit_kind::read_timeout);
             return {http::status::request_timeout, "request body stalled for " + ms(limits_.read_timeout)};
-        }
-        if (ec == http::error::body_limit) {
+        case body_error::too_large:
             metrics.limit_breached(limit_kind::body_bytes);
             return {http::status::payload_too_large, "request body larger than limits.max_body_bytes"};
+        case body_error::client_gone: return {http::status::bad_request, {}, true};
+        default: return {http::status::bad_request, "malformed request body: " + sent.detail};
         }
-        if (is_connection_loss(ec)) return {http::status::bad_request, {}, true};
-        return {http::status::bad_request, "malformed request body: " + ec.message()};
     }
 
     asio::awaitable<void> forward_response() {
         auto& from_backend = response_->get();
-        http::response<http::buffer_body> out;
-        out.result(from_backend.result_int());
-        out.reason(from_backend.reason());
-        out.version(req_.version() >= 11 ? 11 : 10);
-        build_forwarded_response_headers(from_backend, out);
-        const bool no_body = response_has_no_body(req_.method(), from_backend.result_int());
-        if (no_body) {
+        response_head head;
+        head.status = from_backend.result_int();
+        head.reason = from_backend.reason();
+        build_forwarded_response_headers(from_backend, head.headers);
+        head.no_body = response_has_no_body(req_.method, head.status);
+        if (head.no_body) {
             // HEAD and 304 keep the backend's Content-Length: it describes the representation.
-            if (auto length = from_backend[http::field::content_length]; !length.empty())
-                out.set(http::field::content_length, length);
-        } else if (auto length = response_->content_length()) {
-            out.content_length(*length);
-        } else if (req_.version() >= 11) {
-            out.chunked(true);
+            auto length = from_backend[http::field::content_length];
+            std::uint64_t n = 0;
+            if (!length.empty() && std::from_chars(length.data(), length.data() + length.size(), n).ec == std::errc{})
+                head.content_length = n;
         } else {
-            keep_alive_ = false;  // HTTP/1.0 client: the body ends when we close
+            if (auto length = response_->content_length()) head.content_length = *length;
         }
-        keep_alive_ = keep_alive_ && !*scope_.draining;  // a drain may have begun meanwhile
-        out.keep_alive(keep_alive_);
-        summary_.status = from_backend.result_int();
-        http::response_serializer<http::buffer_body> serializer{out};
-
-        bool complete = true;
-        if (no_body) {
-            client_.expires_after(limits_.send_timeout);
-            auto [ec, n] = co_await http::async_write_header(client_, serializer, use_tuple);
-            complete = !ec;
-        } else {
-            auto relayed = co_await relay_body(conn_.stream(), backend_buffer_, *response_, pool_->config().timeout,
-                                               client_, out, serializer, limits_.send_timeout, scope_.relay_buffer);
-            summary_.response_bytes = relayed.bytes;
-            // The head is out, so a failure now cannot become an error status:
-            // closing without the last chunk tells the client the body is cut.
-            complete = static_cast<bool>(relayed);
+        summary_.status = head.status;
+        const bool no_body = head.no_body;
+        bool complete = co_await sink_.send_head(std::move(head));
+        if (complete && !no_body) complete = co_await relay_response_body();
+        if (!complete) {
+            // The head may be out, so a failure now cannot become an error
+            // status: the sink cuts the response short instead.
+            sink_.abort();
         }
         const bool backend_reusable =
             complete && response_->is_done() && response_->keep_alive() && backend_buffer_.size() == 0;
         conn_.release(backend_reusable);
-        summary_.keep_alive = keep_alive_ && complete;
     }
 
-    beast::tcp_stream& client_;
-    beast::flat_buffer& client_buffer_;
-    http::request_parser<http::buffer_body>& request_;
-    http::request<http::buffer_body>& req_;
+    asio::awaitable<bool> relay_response_body() {
+        const std::span<char> chunk = scope_.relay_buffer;
+        auto& backend_stream = conn_.stream();
+        auto& body = response_->get().body();
+        bool last_sent = false;
+        while (!response_->is_done()) {
+            body.data = chunk.data();
+            body.size = chunk.size();
+            backend_stream.expires_after(pool_->config().timeout);
+            auto [ec, n] = co_await http::async_read(backend_stream, backend_buffer_, *response_, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec) co_return false;
+            const std::size_t got = chunk.size() - body.size;
+            summary_.response_bytes += got;
+            last_sent = response_->is_done();
+            const bool sent = co_await sink_.send_data(std::span<const char>(chunk.data(), got), last_sent);
+            if (!sent) co_return false;
+        }
+        backend_stream.expires_never();
+        if (last_sent) co_return true;
+        const bool sent = co_await sink_.send_data({}, true);
+        co_return sent;
+    }
+
+    const forward_request& req_;
+    const route_match& match_;
+    backend_pool* pool_;
+    request_body_source& body_;
+    response_sink& sink_;
     request_scope& scope_;
     const limits_config& limits_;
-    bool keep_alive_;
     bool sent_continue_ = false;
-    route_match match_;
-    std::shared_ptr<backend_pool> pool_;
     pooled_connection conn_;
     beast::flat_buffer backend_buffer_;
     std::optional<http::response_parser<http::buffer_body>> response_;
@@ -330,10 +328,10 @@ private:
 
 }  // namespace
 
-asio::awaitable<exchange_summary> proxy_request(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                                http::request_parser<http::buffer_body>& request,
-                                                request_scope& scope) {
-    exchange ex(client, client_buffer, request, scope);
+asio::awaitable<exchange_summary> forward_over_http1(const forward_request& request, const route_match& match,
+                                                     backend_pool& pool, request_body_source& body,
+                                                     response_sink& sink, request_scope& scope) {
+    exchange ex(request, match, pool, body, sink, scope);
     co_return co_await ex.run();
 }
 

@@ -2,9 +2,10 @@
 
 #include "proxy/access_log.hpp"
 #include "proxy/batch_handler.hpp"
+#include "proxy/http1_exchange_io.hpp"
 #include "proxy/http1_relay.hpp"
 #include "proxy/metrics.hpp"
-#include "proxy/passthrough.hpp"
+#include "proxy/problem.hpp"
 #include "proxy/read_deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -73,7 +74,7 @@ std::optional<head_refusal> classify_head_error(const error_code& ec) {
 
 // Half-close and discard what the client still sends for a moment, so an
 // error answer is not destroyed by a RST from unread bytes in our buffer.
-asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+asio::awaitable<void> lingering_close(byte_stream& stream) {
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     std::array<char, 4096> sink;
@@ -86,16 +87,29 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
     stream.socket().close(ignored);
 }
 
+// A refusal of a request whose head could not be read: the connection ends
+// after it (what follows on the wire is not a request we can find).
+asio::awaitable<exchange_summary> refuse_head(byte_stream& stream, const head_refusal& refusal, duration send_timeout) {
+    exchange_summary summary;
+    auto res = make_problem(refusal.status, refusal.detail, 11, false);
+    stream.expires_after(send_timeout);
+    co_await http::async_write(stream, res, use_tuple);  // a client that cannot take it is closed anyway
+    summary.status = static_cast<unsigned>(refusal.status);
+    summary.response_bytes = res.body().size();
+    co_return summary;
+}
+
 }  // namespace
 
-asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, client_info client) {
+asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_info client, std::string received) {
     auto& metrics = metrics_registry::global();
     scoped_gauge connected(metrics.client_connections);
-    session_handle handle{&stream};
+    session_handle handle{&stream.tcp(), false, {}};
     worker::registration registered(w, &handle);
     std::size_t header_limit = w.routing->cfg->limits.max_header_bytes;
     // Pipelined requests wait here; the bound stops a client from queueing more.
-    beast::flat_buffer buffer(header_limit + relay_chunk_bytes);
+    beast::flat_buffer buffer(std::max(header_limit + relay_chunk_bytes, received.size()));
+    buffer.commit(asio::buffer_copy(buffer.prepare(received.size()), asio::buffer(received)));
     auto relay_buffer = std::make_unique<char[]>(relay_chunk_bytes);
     bool linger = false;  // an error answer was sent while the client may still be sending
 
@@ -123,8 +137,7 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
         if (ec) {
             if (auto answer = classify_head_error(ec)) {
                 metrics.limit_breached(answer->limit);
-                auto s = co_await answer_problem(stream, true, 11, false, answer->status, answer->detail,
-                                                 limits.send_timeout);
+                auto s = co_await refuse_head(stream, *answer, limits.send_timeout);
                 metrics.request_done(request_kind::passthrough, s.status, std::chrono::steady_clock::now() - started);
                 log_access(client, request_id_for({}), "-", "-", s, started);
                 linger = true;
@@ -136,23 +149,37 @@ asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, cli
                             std::span<char>(relay_buffer.get(), relay_chunk_bytes)};
         scope.client.trusted = any_contains(routing->cfg->trusted_proxies, client.address);
         auto& req = parser.get();
+        forward_request request;
+        request.method = req.method();
+        request.method_text = req.method_string();
+        request.target = req.target();
+        request.headers = &req;
+        if (auto length = parser.content_length()) request.content_length = *length;
+        request.has_body = !parser.is_done();
+        request.expects_continue = req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue");
+        http1_body_source body(stream, buffer, parser, limits.read_timeout);
+        http1_response_sink sink(stream, body, req.version(), req.keep_alive() && !w.draining, limits.send_timeout,
+                                 &w.draining);
         exchange_summary summary;
         auto kind = request_kind::passthrough;
         if (auto why = smuggling_check(parser); !why.empty()) {
             metrics.limit_breached(limit_kind::smuggling);
-            summary = co_await answer_problem(stream, true, req.version(), false, http::status::bad_request, why,
-                                              limits.send_timeout);
+            body.abandon();  // whatever follows on the wire cannot be trusted
+            const bool sent = co_await sink.send_problem(http::status::bad_request, why);
+            summary.status = sent ? 400 : 0;
         } else if (auto expect = req[http::field::expect];
                    !expect.empty() && !beast::iequals(expect, "100-continue")) {
-            summary = co_await answer_problem(stream, !parser.is_done(), req.version(), req.keep_alive(),
-                                              http::status::expectation_failed,
-                                              "only 'Expect: 100-continue' is supported", limits.send_timeout);
+            const bool sent = co_await sink.send_problem(http::status::expectation_failed,
+                                                         "only 'Expect: 100-continue' is supported");
+            summary.status = sent ? 417 : 0;
         } else if (is_batch_target(req.target(), *routing->cfg)) {
             kind = request_kind::batch;
-            summary = co_await handle_batch(stream, buffer, parser, scope);
+            summary = co_await serve_batch(request, body, sink, scope);
         } else {
-            summary = co_await proxy_request(stream, buffer, parser, scope);
+            summary = co_await forward_to_backend(request, body, sink, scope);
         }
+        summary.keep_alive = sink.keep_alive() && !body.failed();
+        summary.response_bytes = std::max(summary.response_bytes, sink.bytes_sent());
         metrics.request_done(kind, summary.status, std::chrono::steady_clock::now() - started);
         log_access(client, scope.request_id, req.method_string(), req.target(), summary, started);
         if (!summary.keep_alive) {

@@ -6,12 +6,16 @@
 // per write.
 #pragma once
 
+#include "proxy/byte_stream.hpp"
 #include "proxy/worker.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
+#include <string>
+
 namespace batchgate {
 
-asio::awaitable<void> run_http1_session(worker& w, beast::tcp_stream stream, client_info client);
+// `received`: bytes already read off the connection (by protocol detection).
+asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_info client, std::string received);
 
 }  // namespace batchgate

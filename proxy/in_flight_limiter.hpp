@@ -45,4 +45,16 @@ private:
     std::list<std::shared_ptr<waiter>> waiters_;
 };
 
+// Gives a taken slot back when it goes out of scope.
+class limiter_slot {
+public:
+    explicit limiter_slot(in_flight_limiter& l) : l_(l) {}
+    ~limiter_slot() { l_.release(); }
+    limiter_slot(const limiter_slot&) = delete;
+    limiter_slot& operator=(const limiter_slot&) = delete;
+
+private:
+    in_flight_limiter& l_;
+};
+
 }  // namespace batchgate

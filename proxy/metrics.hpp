@@ -40,8 +40,11 @@ enum class limit_kind {
     in_flight,
     item_response_bytes,
     batch_deadline,
+    http2_goaway,        // an HTTP/2 client cut off: flood, rapid reset, protocol error, settings timeout
+    http2_stream_reset,  // an HTTP/2 request refused with RST_STREAM (header list too large, malformed)
+    tls_handshake,       // a TLS handshake failed or did not finish within limits.header_timeout
 };
-inline constexpr std::size_t limit_kind_count = 14;
+inline constexpr std::size_t limit_kind_count = 17;
 
 // The label values used in the exposition ("passthrough", "header_bytes", ...).
 std::string_view to_string(request_kind kind);

@@ -7,6 +7,8 @@
 // client protocol and backend protocol is written once, not four times.
 #pragma once
 
+#include "proxy/cancel_scope.hpp"
+#include "proxy/problem.hpp"
 #include "proxy/request_scope.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -16,6 +18,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -82,11 +85,18 @@ public:
     virtual asio::awaitable<bool> send_head(response_head head) = 0;
     // Body bytes after send_head; `last` ends the response.
     virtual asio::awaitable<bool> send_data(std::span<const char> bytes, bool last) = 0;
-    // A whole problem+json answer instead of a backend's (nothing sent yet).
-    virtual asio::awaitable<bool> send_problem(http::status status, std::string_view detail) = 0;
+    // A whole answer batchgate makes itself (problem+json): head and body at
+    // once, nothing sent before.
+    virtual asio::awaitable<bool> send_answer(response_head head, std::string body) = 0;
     // The response cannot be completed (backend died mid-body): HTTP/1.1
     // closes without the last chunk, HTTP/2 resets the stream.
     virtual void abort() = 0;
+    // Cancels `scope` when the client goes away (connection closed, stream
+    // reset) for as long as the returned token is kept.
+    virtual std::shared_ptr<void> watch_client(cancel_scope& scope) = 0;
+
+    // A problem+json answer instead of a backend's (nothing sent yet).
+    asio::awaitable<bool> send_problem(http::status status, std::string_view detail, problem_position where = {});
 };
 
 // Forwards one request to the backend `route` chose, over HTTP/1.1 or HTTP/2

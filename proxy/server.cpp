@@ -1,7 +1,8 @@
 #include "proxy/server.hpp"
 
 #include "proxy/access_log.hpp"
-#include "proxy/http1_frontend.hpp"
+#include "proxy/client_connection.hpp"
+#include "proxy/tls_context.hpp"
 #include "proxy/metrics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -37,7 +38,8 @@ tcp::endpoint to_endpoint(const host_port& hp) {
 
 // The accept loops pause at limits.max_connections so the excess waits in
 // the kernel's backlog instead of costing us memory.
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::unique_ptr<worker>>& workers,
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<asio::ssl::context> tls,
+                                  std::vector<std::unique_ptr<worker>>& workers,
                                   std::shared_ptr<server::connection_count> count) {
     bool paused = false;
     std::size_t next = 0;
@@ -69,7 +71,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::uniq
         auto remote = socket.remote_endpoint(ignored);
         client_info client{remote.address(), false, false};
         ++count->open;
-        asio::co_spawn(w.context, run_http1_session(w, beast::tcp_stream(std::move(socket)), client),
+        asio::co_spawn(w.context, serve_client_connection(w, std::move(socket), client, tls),
                        [count](std::exception_ptr e) {
                            --count->open;
                            report_exception(e);
@@ -97,6 +99,7 @@ server::server(config c) : cfg_(std::make_shared<const config>(std::move(c))) {
             acceptor->bind(endpoint);
             acceptor->listen(asio::socket_base::max_listen_connections);
             acceptors_.push_back(std::move(acceptor));
+            tls_.push_back(listener.tls ? make_listener_tls_context(*listener.tls) : nullptr);
         } catch (const boost::system::system_error& e) {
             throw std::runtime_error("cannot listen on " + listener.address.text() + ": " + e.code().message());
         }
@@ -136,8 +139,9 @@ std::vector<tcp::endpoint> server::local_endpoints() const {
 }
 
 void server::start() {
-    for (auto& acceptor : acceptors_)
-        asio::co_spawn(workers_.front()->context, accept_loop(*acceptor, workers_, connections_), report_exception);
+    for (std::size_t i = 0; i < acceptors_.size(); ++i)
+        asio::co_spawn(workers_.front()->context, accept_loop(*acceptors_[i], tls_[i], workers_, connections_),
+                       report_exception);
     if (admin_) admin_->start();
     for (auto& w : workers_) {
         threads_.emplace_back([this, ctx = &w->context] {

@@ -7,6 +7,7 @@
 #include "proxy/worker.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -57,6 +58,7 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+    std::vector<std::shared_ptr<asio::ssl::context>> tls_;  // per listener; null: cleartext
     std::vector<std::thread> threads_;
     std::shared_ptr<const config> cfg_;
     std::shared_ptr<connection_count> connections_ = std::make_shared<connection_count>();

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <functional>
 #include <list>
 #include <memory>
 
@@ -16,6 +17,7 @@ namespace batchgate {
 struct session_handle {
     beast::tcp_stream* stream = nullptr;
     bool idle = false;  // waiting for the next request: safe to cut on drain
+    std::function<void()> drain;  // how to wind the session down (HTTP/2: GOAWAY); empty: cut when idle
 };
 
 class worker {
@@ -43,8 +45,12 @@ public:
     // busy ones after their current response.
     void begin_drain() {
         draining = true;
-        for (auto* h : sessions_)
-            if (h->idle) h->stream->cancel();
+        for (auto* h : sessions_) {
+            if (h->drain)
+                h->drain();
+            else if (h->idle)
+                h->stream->cancel();
+        }
     }
 
     std::size_t session_count() const { return sessions_.size(); }

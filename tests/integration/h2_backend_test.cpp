@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(configured_host_becomes_the_authority) {
         cfg.host = "api.internal";
         auto pool = std::make_shared<h2_backend_pool>(ex, cfg, 1);
         auto got = co_await run_exchange(*pool, make_item("GET", "/"));
-        BOOST_TEST((got.error == exchange_error::none));
+        BOOST_TEST((got.error == exchange_error::none), int(got.error) << " " << got.cause.message());
         pool->close();
     });
     BOOST_REQUIRE(server.received().size() == 1u);

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
 using namespace batchgate;
@@ -89,12 +90,17 @@ public:
         }
         co_return true;
     }
-    asio::awaitable<bool> send_problem(http::status status, std::string_view detail) override {
-        problem = status;
-        problem_detail = std::string(detail);
+    asio::awaitable<bool> send_answer(response_head h, std::string answer) override {
+        problem = static_cast<http::status>(h.status);
+        problem_detail = boost::json::parse(answer).at("detail").as_string().c_str();
         co_return true;
     }
     void abort() override { aborted = true; }
+    std::shared_ptr<void> watch_client(cancel_scope& scope) override {
+        watched = &scope;
+        return std::make_shared<int>(0);
+    }
+    cancel_scope* watched = nullptr;  // cancel it to play a client that left
 };
 
 struct call {
@@ -282,6 +288,30 @@ BOOST_AUTO_TEST_CASE(failures_become_problems) {
     for (const auto& r : server.received()) resets += r.path == "/reset";
     BOOST_TEST(resets == 1);
     BOOST_TEST(eventually([&] { return server.resets_received() >= 2; }));
+}
+
+BOOST_AUTO_TEST_CASE(client_leaving_resets_the_stream) {
+    h2_test_server server([](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        r.silent = true;
+        return r;
+    });
+    fake_sink sink;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<h2_backend_pool>(ex, h2_config(server.address()), 1);
+        call c(http::verb::get, "GET", "/forever", 0);
+        fake_source body("");
+        asio::steady_timer later(ex, 100ms);
+        later.async_wait([&](error_code) {
+            if (sink.watched) sink.watched->cancel(cancel_reason::client_gone);
+        });
+        auto s = co_await forward_over_h2(c.request, c.match, *pool, body, sink, c.scope);
+        BOOST_TEST(s.status == 0u);  // nobody left to answer (a backend timeout would say 504)
+        BOOST_TEST(!s.keep_alive);
+        pool->close();
+    });
+    BOOST_TEST(!sink.problem.has_value());
+    BOOST_TEST(eventually([&] { return server.resets_received() == 1; }));
 }
 
 BOOST_AUTO_TEST_CASE(unreachable_backend_is_502) {

@@ -1042,12 +1042,12 @@ backends:
            "[127.0.0.1:9001]");
 }
 
-BOOST_AUTO_TEST_CASE(tls_parsed_then_refused) {
+BOOST_AUTO_TEST_CASE(tls_files_must_exist_and_be_complete) {
     BOOST_TEST(error_of(R"(
 listen:
   - address: 0.0.0.0:8443
     tls: {cert: tls.crt, key: tls.key}
-)") == "t.yaml:3:10: listen[0].tls: TLS listeners are not supported yet");
+)") == "t.yaml:3:17: listen[0].tls.cert: cannot read tls.crt");
 
     BOOST_TEST(error_of(R"(
 listen:
@@ -1061,6 +1061,43 @@ listen:
   - address: 0.0.0.0:8443
     tls: {cert: tls.crt, key: tls.key, ca: ca.crt}
 )") == "t.yaml:3:40: listen[0].tls.ca: unknown key 'ca'");
+}
+
+BOOST_AUTO_TEST_CASE(http2_section) {
+    const auto c = load_config_string(R"(
+listen:
+  - address: 127.0.0.1:0
+http2:
+  max_concurrent_streams: 50
+  max_header_list_size: 8KiB
+  initial_window_size: 64KiB
+  connection_window_size: 1MiB
+  max_batch_items_in_flight: 100
+  reset_burst: 200
+  reset_rate: 10
+  settings_timeout: 2s
+)", "t.yaml");
+    BOOST_TEST(c.http2.max_concurrent_streams == 50u);
+    BOOST_TEST(c.http2.max_header_list_size == 8 * 1024u);
+    BOOST_TEST(c.http2.initial_window_size == 64 * 1024u);
+    BOOST_TEST(c.http2.connection_window_size == 1024 * 1024u);
+    BOOST_TEST(c.http2.max_batch_items_in_flight == 100u);
+    BOOST_TEST(c.http2.reset_burst == 200u);
+    BOOST_TEST(c.http2.reset_rate == 10u);
+    BOOST_TEST(c.http2.settings_timeout.count() == 2000);
+
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+http2:
+  initial_window_size: 4GiB
+)") == "t.yaml:4:24: http2.initial_window_size: must be between 16KiB and 2GiB - 1");
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+http2:
+  max_streams: 10
+)") .find("http2.max_streams: unknown key") != std::string::npos);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+// TLS listeners: ALPN picks HTTP/2 or HTTP/1.1 on the same port; the
+// certificate is made by the test; the backend learns the client used https.
+#include "tests/integration/h2_test_client.hpp"
+#include "tests/integration/harness.hpp"
+#include "tests/integration/test_backend.hpp"
+#include "tests/integration/tls_test_cert.hpp"
+
+#include "proxy/tls_context.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <openssl/ssl.h>
+
+using namespace batchgate;
+using namespace batchgate::test;
+
+namespace {
+
+std::string tls_config(const std::string& backend, const tls_test_cert& cert) {
+    return "workers: 1\n"
+           "access_log: false\n"
+           "listen:\n"
+           "  - address: 127.0.0.1:0\n"
+           "    tls: {cert: " + cert.cert_file() + ", key: " + cert.key_file() + "}\n"
+           "routes:\n"
+           "  - prefix: /\n"
+           "    backend: b\n"
+           "backends:\n"
+           "  b:\n"
+           "    endpoints: [" + backend + "]\n";
+}
+
+// A client TLS stream that trusts only the test certificate and offers `alpn`
+// (wire format; empty: no ALPN extension).
+struct tls_client {
+    std::shared_ptr<asio::io_context> io = std::make_shared<asio::io_context>();
+    asio::ssl::context ctx{asio::ssl::context::tls_client};
+    std::optional<byte_stream::tls_stream> stream;
+
+    tls_client(std::uint16_t port, const tls_test_cert& cert, std::string_view alpn) {
+        ctx.load_verify_file(cert.cert_file());
+        ctx.set_verify_mode(asio::ssl::verify_peer);
+        if (!alpn.empty())
+            SSL_CTX_set_alpn_protos(ctx.native_handle(), reinterpret_cast<const unsigned char*>(alpn.data()),
+                                    static_cast<unsigned>(alpn.size()));
+        stream.emplace(beast::tcp_stream(*io), ctx);
+        SSL_set_tlsext_host_name(stream->native_handle(), "localhost");
+        stream->set_verify_callback(asio::ssl::host_name_verification("localhost"));
+        beast::get_lowest_layer(*stream).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        stream->handshake(asio::ssl::stream_base::client);
+    }
+    std::string selected() {
+        const unsigned char* data = nullptr;
+        unsigned int length = 0;
+        SSL_get0_alpn_selected(stream->native_handle(), &data, &length);
+        return {reinterpret_cast<const char*>(data), length};
+    }
+};
+
+constexpr std::string_view alpn_h2_and_http11{"\x02h2\x08http/1.1", 12};
+constexpr std::string_view alpn_http11{"\x08http/1.1", 9};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(tls_listener)
+
+BOOST_AUTO_TEST_CASE(alpn_h2_serves_http2_over_tls) {
+    tls_test_cert cert;
+    test_backend backend;
+    running_proxy proxy(tls_config(backend.address(), cert));
+    tls_client tls(proxy.port(), cert, alpn_h2_and_http11);
+    BOOST_TEST(tls.selected() == "h2");
+    h2_test_client client(tls.io, byte_stream(std::move(*tls.stream)));
+    auto r = client.get("/users/1");
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(r.body == "GET /users/1\n");
+    auto seen = backend.received();
+    BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+    BOOST_TEST(seen[0]["x-forwarded-proto"] == "https");
+}
+
+BOOST_AUTO_TEST_CASE(alpn_http11_serves_http11_over_tls) {
+    tls_test_cert cert;
+    test_backend backend;
+    running_proxy proxy(tls_config(backend.address(), cert));
+    tls_client tls(proxy.port(), cert, alpn_http11);
+    BOOST_TEST(tls.selected() == "http/1.1");
+    for (int i = 0; i < 2; ++i) {  // keep-alive over TLS
+        auto req = make_request(http::verb::get, "/users/" + std::to_string(i));
+        req.set(http::field::host, "localhost");
+        http::write(*tls.stream, req);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::read(*tls.stream, buffer, res);
+        BOOST_TEST(res.result_int() == 200u);
+        BOOST_TEST(res.body() == "GET /users/" + std::to_string(i) + "\n");
+    }
+    BOOST_TEST(backend.received().at(0)["x-forwarded-proto"] == "https");
+}
+
+BOOST_AUTO_TEST_CASE(client_without_alpn_gets_http11) {
+    tls_test_cert cert;
+    test_backend backend;
+    running_proxy proxy(tls_config(backend.address(), cert));
+    tls_client tls(proxy.port(), cert, {});
+    BOOST_TEST(tls.selected().empty());
+    auto req = make_request(http::verb::get, "/x");
+    req.set(http::field::host, "localhost");
+    http::write(*tls.stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(*tls.stream, buffer, res);
+    BOOST_TEST(res.result_int() == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(cleartext_on_a_tls_port_is_dropped_and_others_still_served) {
+    tls_test_cert cert;
+    test_backend backend;
+    running_proxy proxy(tls_config(backend.address(), cert));
+    client plain(proxy.port(), 5000);
+    plain.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    BOOST_TEST(plain.closed_by_server());
+    tls_client tls(proxy.port(), cert, alpn_h2_and_http11);
+    BOOST_TEST(tls.selected() == "h2");
+}
+
+BOOST_AUTO_TEST_CASE(unreadable_certificate_is_a_config_error) {
+    try {
+        load_config_string("listen:\n  - address: 127.0.0.1:0\n    tls: {cert: /nonexistent/cert.pem, key: k.pem}\n"
+                           "routes: []\nbackends: {}\n",
+                           "test.yaml");
+        BOOST_FAIL("expected a config error");
+    } catch (const config_error& e) {
+        const std::string what = e.what();
+        BOOST_TEST(what.find("listen[0].tls.cert") != std::string::npos);
+        BOOST_TEST(what.find("cannot read /nonexistent/cert.pem") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(mismatched_key_fails_at_start_up) {
+    tls_test_cert one, two;
+    BOOST_CHECK_THROW(make_listener_tls_context(tls_files{one.cert_file(), two.key_file()}), std::runtime_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
