@@ -717,7 +717,7 @@ void loader::read_backend_tls(const map_reader& m, backend_config& b) const {
     b.tls.emplace();
     if (f) {
         const map_reader t(*this, *f, {"ca", "verify", "sni"});
-        if (const auto v = t.get("ca")) b.tls->ca = text(*v);
+        if (const auto v = t.get("ca")) b.tls->ca = readable_file(*v);  // relative to the config file, like listener certs
         if (const auto v = t.get("verify")) b.tls->verify = boolean(*v);
         if (const auto v = t.get("sni")) {
             const std::string name = text(*v);

@@ -892,7 +892,13 @@ backends:
     endpoints: [127.0.0.1:9001]
     protocol: h2
     tls: {ca: /nonexistent/ca.pem}
-)").starts_with("t.yaml:7:10: backends.users.tls: cannot load CA file '/nonexistent/ca.pem': "));
+)") == "t.yaml:7:15: backends.users.tls.ca: cannot read /nonexistent/ca.pem");
+
+    // Readable, but not PEM: the context cannot be built.
+    const std::string not_pem = (source_dir() / "README.md").string();
+    BOOST_TEST(error_of("listen:\n  - address: 127.0.0.1:0\nbackends:\n  users:\n    endpoints: [127.0.0.1:9001]\n"
+                        "    protocol: https\n    tls: {ca: " + not_pem + "}\n")
+                   .starts_with("t.yaml:7:10: backends.users.tls: cannot load CA file '" + not_pem + "': "));
 
     BOOST_TEST(error_of(R"(
 listen:
