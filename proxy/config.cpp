@@ -668,7 +668,8 @@ void loader::read_backends(const field& f, std::map<std::string, backend_config>
 backend_config loader::read_backend(const std::string& name, const field& f) const {
     const map_reader m(*this, f,
                        {"endpoints", "protocol", "host", "max_connections", "max_in_flight", "queue_timeout",
-                        "connect_timeout", "timeout", "idle_timeout", "max_header_bytes", "retries"});
+                        "connect_timeout", "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window",
+                        "retries"});
     backend_config b;
     b.name = name;
     for (const field& item : required_list(m, "endpoints", "list HOST:PORT entries, e.g. [127.0.0.1:9001]"))
@@ -692,6 +693,13 @@ backend_config loader::read_backend(const std::string& name, const field& f) con
     if (const auto v = m.get("timeout")) b.timeout = timeout(*v);
     if (const auto v = m.get("idle_timeout")) b.idle_timeout = timeout(*v);
     if (const auto v = m.get("max_header_bytes")) b.max_header_bytes = size(*v);
+    if (const auto v = m.get("h2_stream_window")) {
+        // RFC 9113 §6.9.1: a window is at most 2^31-1; below 16 KiB a single
+        // frame would not fit.
+        const auto bytes = size(*v);
+        if (bytes < 16 * KiB || bytes > 0x7fffffff) fail(*v, "must be between 16KiB and 2GiB-1");
+        b.h2_stream_window = static_cast<std::uint32_t>(bytes);
+    }
     if (const auto v = m.get("retries")) read_retries(*v, b.retries);
     return b;
 }
@@ -699,10 +707,11 @@ backend_config loader::read_backend(const std::string& name, const field& f) con
 backend_protocol loader::protocol(const field& f) const {
     const std::string s = text(f);
     if (s == "http1") return backend_protocol::http1;
+    if (s == "h2c") return backend_protocol::h2c;
     // The names are reserved so that configs written for later versions get a
     // precise message instead of "unknown".
-    if (s == "h2c" || s == "h2" || s == "https") fail(f, "protocol '" + s + "' is not supported yet; use http1");
-    fail(f, "unknown protocol '" + s + "'; use http1");
+    if (s == "h2" || s == "https") fail(f, "protocol '" + s + "' is not supported yet; use http1 or h2c");
+    fail(f, "unknown protocol '" + s + "'; use http1 or h2c");
 }
 
 void loader::read_retries(const field& f, retry_config& retries) const {

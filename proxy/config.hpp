@@ -8,11 +8,16 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace batchgate {
 
@@ -89,6 +94,13 @@ struct route_config {
 
 enum class backend_protocol { http1, h2c, h2, https };
 
+// TLS to a backend (protocol https or h2).
+struct backend_tls_config {
+    std::optional<std::string> ca;   // PEM file of trusted CAs; absent: the system's default store
+    bool verify = true;              // certificate chain and host name
+    std::optional<std::string> sni;  // server name sent and verified; absent: the host of `host`, else the endpoint's
+};
+
 struct retry_config {
     unsigned attempts = 2;  // total tries, first one included; 1 = never retry
     bool on_connect_failure = true;
@@ -109,6 +121,13 @@ struct backend_config {
     duration timeout{5'000};            // per sub-request / wait for the answer
     duration idle_timeout{30'000};      // pooled keep-alive connection unused this long is closed
     std::size_t max_header_bytes = 64 * KiB;  // backend response head
+    // h2c/h2: how much of one response a backend may send ahead of what the
+    // client has taken (HTTP/2 stream window): the per-stream buffer bound.
+    std::uint32_t h2_stream_window = 1 * MiB;
+    std::optional<backend_tls_config> tls;  // set (defaults or `tls:`) exactly when protocol is https or h2
+    // Built from `tls` when the configuration is loaded, shared by every
+    // worker's pool (an SSL_CTX may be used from several threads once set up).
+    std::shared_ptr<boost::asio::ssl::context> tls_context;
     retry_config retries;
 };
 

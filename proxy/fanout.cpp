@@ -2,6 +2,7 @@
 
 #include "proxy/http_semantics.hpp"
 
+#include "proxy/h2_backend.hpp"
 #include "proxy/in_flight_limiter.hpp"
 #include "proxy/item_exchange.hpp"
 #include "proxy/multistatus.hpp"
@@ -237,9 +238,16 @@ private:
         request.body = item.body;
         request.has_body = item.has_body;
 
-        auto& pool = *in_.routing.pools.at(match.backend);
+        // Exactly one of the two: the backend's protocol chose its pool.
+        backend_pool* h1_pool = nullptr;
+        h2_backend_pool* h2_pool = nullptr;
+        if (auto it = in_.routing.h2_pools.find(match.backend); it != in_.routing.h2_pools.end())
+            h2_pool = it->second.get();
+        else
+            h1_pool = in_.routing.pools.at(match.backend).get();
+        backend_metrics& metrics = h2_pool ? h2_pool->metrics() : h1_pool->metrics();
+        const backend_config& backend = h2_pool ? h2_pool->config() : h1_pool->config();
         auto& limiter = *in_.routing.limiters.at(match.backend);
-        const auto& backend = pool.config();
         const std::string who = "backend " + backend.name + ": ";
 
         // The client connection's budget first (HTTP/2: many batches share
@@ -257,15 +265,15 @@ private:
         if (wait <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
         if (!co_await limiter.acquire(wait)) {
             if (scope_.cancelled() || clock::now() >= in_.deadline) co_return cancelled(i);
-            pool.metrics().overloaded.fetch_add(1, std::memory_order_relaxed);
-            pool.metrics().response(0);
+            metrics.overloaded.fetch_add(1, std::memory_order_relaxed);
+            metrics.response(0);
             metrics_registry::global().limit_breached(limit_kind::in_flight);
             co_return failure(i, 503, item_condition::overloaded,
                               who + std::to_string(backend.max_in_flight) + " items in flight for " +
                                   ms(backend.queue_timeout));
         }
         limiter_slot slot{limiter};
-        scoped_gauge in_flight(pool.metrics().in_flight);
+        scoped_gauge in_flight(metrics.in_flight);
 
         const bool retryable = is_idempotent(request.method);
         bool stale_retry_used = false;
@@ -274,10 +282,14 @@ private:
             if (remaining <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
             const bool may_retry = retryable && attempt < backend.retries.attempts;
             const auto sent_at = clock::now();
-            auto o = co_await exchange_once(pool, request, in_.client, in_.routing.cfg->batch.max_item_response_bytes,
-                                            std::chrono::ceil<duration>(std::min<clock::duration>(backend.timeout, remaining)),
-                                            scope_);
-            record(pool.metrics(), o, clock::now() - sent_at);
+            const auto limit = in_.routing.cfg->batch.max_item_response_bytes;
+            const auto budget = std::chrono::ceil<duration>(std::min<clock::duration>(backend.timeout, remaining));
+            exchange_outcome o;
+            if (h2_pool)
+                o = co_await h2_exchange_once(*h2_pool, request, in_.client, limit, budget, scope_);
+            else
+                o = co_await exchange_once(*h1_pool, request, in_.client, limit, budget, scope_);
+            record(metrics, o, clock::now() - sent_at);
             const auto& retries = backend.retries;
             bool retry = false;
             std::optional<clock::duration> pause;
@@ -308,6 +320,24 @@ private:
                                       who + "no connection within " + ms(backend.connect_timeout));
                 break;
             case exchange_error::reset:
+                if (h2_pool && o.nothing_received) {
+                    // An HTTP/2 stream the backend refused (REFUSED_STREAM,
+                    // above a GOAWAY's last stream id) was never processed:
+                    // safe to send again whatever the method (PRODUCT.md §3).
+                    // The first such replay is free, like a stale keep-alive
+                    // connection; later ones count against `attempts`.
+                    if (!stale_retry_used) {
+                        stale_retry_used = true;
+                        --attempt;
+                        continue;
+                    }
+                    retry = attempt < retries.attempts;
+                    if (!retry)
+                        co_return failure(i, 502, item_condition::upstream_failure,
+                                          who + "stream refused by the backend " + std::to_string(attempt + 1) +
+                                              " times");
+                    break;
+                }
                 if (retryable && o.reused && o.nothing_received && !stale_retry_used) {
                     stale_retry_used = true;  // a pooled connection the backend had closed: not an attempt
                     --attempt;
@@ -339,7 +369,7 @@ private:
                 co_return failure(i, 502, item_condition::upstream_failure, who + "sent only interim (1xx) answers");
             }
             ++stats_.retries;
-            pool.metrics().retries.fetch_add(1, std::memory_order_relaxed);
+            metrics.retries.fetch_add(1, std::memory_order_relaxed);
             if (pause) {
                 asio::steady_timer timer(executor_, *pause);
                 cancel_scope::registration registered(scope_, [&timer] { timer.cancel(); });

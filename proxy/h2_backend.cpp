@@ -53,19 +53,10 @@ std::string lower(std::string_view s) {
 }
 
 std::vector<h2_header> request_headers(const item_request& request, const client_info& client,
-                                       const std::string& authority, bool send_body) {
+                                       const h2_backend_pool::slot& slot, bool send_body) {
     http::fields fields;
-    build_forwarded_request_headers(request.headers, fields, client, authority);
-    std::vector<h2_header> out;
-    out.reserve(8 + std::distance(fields.begin(), fields.end()));
-    out.push_back({":method", request.method});
-    out.push_back({":scheme", "http"});
-    out.push_back({":authority", authority});
-    out.push_back({":path", request.target});
-    for (const auto& f : fields) {
-        if (is_connection_specific(f.name_string(), f.value())) continue;
-        out.push_back({lower(f.name_string()), std::string(f.value())});
-    }
+    build_forwarded_request_headers(request.headers, fields, client, slot.authority);
+    auto out = to_h2_request_headers(request.method, slot.scheme, slot.authority, request.target, fields);
     if (send_body) out.push_back({"content-length", std::to_string(request.body.size())});
     return out;
 }
@@ -199,6 +190,22 @@ exchange_outcome classify(response_collector& rc, bool timed_out) {
 
 }  // namespace
 
+std::vector<h2_header> to_h2_request_headers(std::string_view method, std::string_view scheme,
+                                             std::string_view authority, std::string_view path,
+                                             const http::fields& fields) {
+    std::vector<h2_header> out;
+    out.reserve(8 + std::distance(fields.begin(), fields.end()));
+    out.push_back({":method", std::string(method)});
+    out.push_back({":scheme", std::string(scheme)});
+    out.push_back({":authority", std::string(authority)});
+    out.push_back({":path", std::string(path)});
+    for (const auto& f : fields) {
+        if (is_connection_specific(f.name_string(), f.value())) continue;
+        out.push_back({lower(f.name_string()), std::string(f.value())});
+    }
+    return out;
+}
+
 h2_backend_pool::h2_backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
@@ -228,7 +235,7 @@ h2_connection_options h2_backend_pool::session_options() const {
     h2_connection_options o;
     o.role = h2_role::client;
     o.max_concurrent_streams = 100;  // we accept no pushed streams, but the setting must be sane
-    o.initial_window_size = 1024 * 1024;
+    o.initial_window_size = cfg_.h2_stream_window;
     o.max_header_list_size = static_cast<std::uint32_t>(std::min<std::size_t>(cfg_.max_header_bytes, UINT32_MAX));
     o.idle_timeout = cfg_.idle_timeout;
     return o;
@@ -274,16 +281,16 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::acquire() {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const auto queue_deadline = clock_type::now() + cfg_.queue_timeout;
     for (;;) {
-        if (closed_) co_return slot{nullptr, {}, exchange_error::connect_failed, asio::error::operation_aborted};
+        if (closed_) co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::operation_aborted};
         std::size_t endpoint = 0;
-        if (auto session = pick_session(endpoint)) co_return slot{session, endpoints_[endpoint].authority, {}, {}};
+        if (auto session = pick_session(endpoint)) co_return slot{session, endpoints_[endpoint].authority, scheme(), {}, {}};
         if (auto idx = endpoint_for_new_session()) {
             slot got = co_await connect(*idx);
             if (got.error != exchange_error::none || has_room(*got.session)) co_return got;
             continue;  // others filled it while we were resumed: look again
         }
         const bool woken = co_await wait_for_change(queue_deadline);
-        if (!woken) co_return slot{nullptr, {}, exchange_error::queue_timeout, {}};
+        if (!woken) co_return slot{nullptr, {}, {}, exchange_error::queue_timeout, {}};
     }
 }
 
@@ -318,7 +325,7 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
         metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
         wake_waiters();  // someone else may try (or time out)
         const auto kind = ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
-        co_return slot{nullptr, {}, kind, ec};
+        co_return slot{nullptr, {}, {}, kind, ec};
     }
     stream.expires_never();
     tcp::socket socket = stream.release_socket();
@@ -337,7 +344,7 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
     if (session->start()) {
         endpoints_[idx].connecting = false;
         wake_waiters();
-        co_return slot{nullptr, {}, exchange_error::connect_failed, make_error_code(boost::system::errc::not_enough_memory)};
+        co_return slot{nullptr, {}, {}, exchange_error::connect_failed, make_error_code(boost::system::errc::not_enough_memory)};
     }
 
     while (!session->ready() && !session->closed()) {
@@ -346,12 +353,12 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
     }
     endpoints_[idx].connecting = false;
     wake_waiters();
-    if (session->ready() && !session->closed()) co_return slot{session, endpoints_[idx].authority, {}, {}};
+    if (session->ready() && !session->closed()) co_return slot{session, endpoints_[idx].authority, scheme(), {}, {}};
     const bool timed_out = !session->closed();
     session->close();  // removed from the list by session_changed once it is down
     metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    if (timed_out) co_return slot{nullptr, {}, exchange_error::connect_timeout, beast::error::timeout};
-    co_return slot{nullptr, {}, exchange_error::connect_failed, asio::error::connection_reset};
+    if (timed_out) co_return slot{nullptr, {}, {}, exchange_error::connect_timeout, beast::error::timeout};
+    co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::connection_reset};
 }
 
 asio::awaitable<bool> h2_backend_pool::wait_for_change(clock_type::time_point deadline) {
@@ -431,7 +438,7 @@ asio::awaitable<exchange_outcome> h2_exchange_once(h2_backend_pool& pool, const 
     // Nothing suspends from here to submit_request: the room acquire() found is still there.
     const bool reused = got.session->streams_started() > 0;
     const bool send_body = request.has_body || expects_body(request.method);
-    const auto headers = request_headers(request, client, got.authority, send_body);
+    const auto headers = request_headers(request, client, got, send_body);
     const bool body_frames = send_body && !request.body.empty();  // an empty body is END_STREAM on HEADERS
 
     auto executor = co_await asio::this_coro::executor;
@@ -445,6 +452,7 @@ asio::awaitable<exchange_outcome> h2_exchange_once(h2_backend_pool& pool, const 
         co_return out;
     }
     stream_guard guard{got.session, id};
+    scoped_gauge open_stream(pool.metrics().h2_streams);
     cancel_scope::registration registered(scope, [&rc] {
         rc.cancel_requested = true;
         rc.signal();

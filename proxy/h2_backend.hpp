@@ -55,12 +55,15 @@ public:
     struct slot {
         std::shared_ptr<h2_connection> session;
         std::string authority;
+        std::string_view scheme;  // "http" (h2c) or "https" (h2)
         exchange_error error = exchange_error::none;
         error_code cause;
     };
     asio::awaitable<slot> acquire();
 
 private:
+    std::string_view scheme() const { return cfg_.protocol == backend_protocol::h2 ? "https" : "http"; }
+
     struct session_entry {
         std::shared_ptr<h2_connection> connection;
         bool counted_idle = false;
@@ -95,6 +98,13 @@ private:
     bool closed_ = false;
     backend_metrics& metrics_;  // process-wide series for this backend name
 };
+
+// RFC 9113 §8.3.1 pseudo-headers, then `fields` (already built by
+// build_forwarded_request_headers) with lower-case names, minus Host (now
+// :authority) and the connection-specific fields HTTP/2 forbids (§8.2.2).
+std::vector<h2_header> to_h2_request_headers(std::string_view method, std::string_view scheme,
+                                             std::string_view authority, std::string_view path,
+                                             const http::fields& fields);
 
 // One HTTP/2 request/response for a batch item on `pool`; the outcome reads
 // exactly like exchange_once's. A stream the backend never processed

@@ -241,7 +241,7 @@ backend_metrics::backend_metrics() : latency(latency_buckets()) {}
 void backend_metrics::reset() {
     for (auto& r : responses) r.store(0, relaxed);
     for (auto* c : {&retries, &timeouts, &connect_failures, &overloaded}) c->store(0, relaxed);
-    for (auto* g : {&open_connections, &idle_connections, &in_flight}) g->store(0, relaxed);
+    for (auto* g : {&open_connections, &idle_connections, &in_flight, &h2_streams}) g->store(0, relaxed);
     latency.reset();
 }
 
@@ -373,6 +373,11 @@ std::string metrics_registry::render() const {
 
     p.family("batchgate_backend_in_flight", "gauge", "Requests to a backend under way now.");
     for (const auto& [bl, b] : backends) p.gauge_sample("batchgate_backend_in_flight", bl, b->in_flight.load(relaxed));
+
+    // For h2c/h2 backends the connections above are sessions; this shows how
+    // many requests they multiplex (0 for HTTP/1.1 backends).
+    p.family("batchgate_backend_h2_streams", "gauge", "HTTP/2 streams to a backend carrying a request now.");
+    for (const auto& [bl, b] : backends) p.gauge_sample("batchgate_backend_h2_streams", bl, b->h2_streams.load(relaxed));
 
     p.family("batchgate_backend_latency_seconds", "histogram", "Duration of one exchange with a backend.");
     for (const auto& [bl, b] : backends) p.histogram_samples("batchgate_backend_latency_seconds", bl, b->latency);

@@ -103,6 +103,7 @@ struct backend_metrics {  // one per backend name, stable address for the proces
     std::atomic<std::uint64_t> responses[status_class_count]{};  // index = status/100 (1..5); 0 = no answer
     std::atomic<std::uint64_t> retries{0}, timeouts{0}, connect_failures{0}, overloaded{0};
     std::atomic<std::int64_t> open_connections{0}, idle_connections{0}, in_flight{0};  // gauges (add/sub)
+    std::atomic<std::int64_t> h2_streams{0};  // gauge: HTTP/2 streams carrying an exchange now (h2c/h2 backends)
     histogram latency;  // seconds, per exchange with the backend
 
     // responses[status_class_index(status)] += 1 (status 0: no answer).

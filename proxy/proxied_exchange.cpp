@@ -1,5 +1,7 @@
 #include "proxy/proxied_exchange.hpp"
 
+#include "proxy/h2_backend.hpp"
+#include "proxy/h2_forwarder.hpp"
 #include "proxy/http1_forwarder.hpp"
 
 namespace batchgate {
@@ -32,6 +34,12 @@ asio::awaitable<exchange_summary> forward_to_backend(const forward_request& requ
         const bool sent = co_await sink.send_problem(refusal, detail);
         summary.status = sent ? static_cast<unsigned>(refusal) : 0;
         co_return summary;
+    }
+    // The backend's protocol chose its pool (the shared_ptr keeps it alive
+    // through a reload).
+    if (auto it = scope.routing->h2_pools.find(match.backend); it != scope.routing->h2_pools.end()) {
+        auto pool = it->second;
+        co_return co_await forward_over_h2(request, match, *pool, body, sink, scope);
     }
     auto pool = scope.routing->pools.at(match.backend);
     co_return co_await forward_over_http1(request, match, *pool, body, sink, scope);

@@ -15,6 +15,8 @@
 
 namespace batchgate {
 
+class h2_backend_pool;
+
 using limiter_map = std::unordered_map<std::string, std::shared_ptr<in_flight_limiter>>;
 
 // One max_in_flight limiter per backend, shared by every worker of one
@@ -26,11 +28,21 @@ limiter_map make_limiters(const config& cfg);
 struct routing_state {
     std::shared_ptr<const config> cfg;
     batchgate::router router;
-    std::unordered_map<std::string, std::shared_ptr<backend_pool>> pools;  // this worker's own
-    limiter_map limiters;                                                   // shared across workers
+    // This worker's own pools: keep-alive HTTP/1.1 ones for http1/https
+    // backends, multiplexed HTTP/2 sessions for h2c/h2 ones. Each backend is
+    // in exactly one of the two maps.
+    std::unordered_map<std::string, std::shared_ptr<backend_pool>> pools;
+    std::unordered_map<std::string, std::shared_ptr<h2_backend_pool>> h2_pools;
+    limiter_map limiters;  // shared across workers
 
     routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers,
                   limiter_map shared_limiters);
+    ~routing_state();
+
+    // Drain or reload: idle HTTP/1.1 connections close now; HTTP/2 sessions
+    // say GOAWAY and close once their streams are done (an idle session's
+    // reader would otherwise keep the worker's loop alive until idle_timeout).
+    void close_pools();
 };
 
 struct request_scope {

@@ -167,7 +167,7 @@ void server::drain() {
             workers_[i]->begin_drain();
             // Idle pooled backend connections would not keep the loop alive,
             // but closing them now tells backends we are gone.
-            for (auto& [name, pool] : workers_[i]->routing->pools) pool->close_idle();
+            workers_[i]->routing->close_pools();
             keep_running_[i].reset();
         });
     }
@@ -193,7 +193,7 @@ void server::reload(config next) {
         auto state = std::make_shared<routing_state>(cfg, w->context.get_executor(), n, limiters);
         asio::post(w->context, [w = w.get(), state] {
             auto old = std::exchange(w->routing, state);
-            for (auto& [name, pool] : old->pools) pool->close_idle();
+            old->close_pools();
         });
     }
     set_access_log_enabled(cfg->access_log);

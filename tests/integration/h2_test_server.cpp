@@ -63,8 +63,8 @@ struct server_stream {
 
 class server_connection : public std::enable_shared_from_this<server_connection> {
 public:
-    server_connection(h2_test_server::impl& srv, tcp::socket socket)
-        : srv_(srv), owner_(srv), socket_(std::move(socket)) {}
+    server_connection(h2_test_server::impl& srv, tcp::socket socket, int number)
+        : srv_(srv), owner_(srv), socket_(std::move(socket)), connection_number_(number) {}
     ~server_connection() {
         if (session_) nghttp2_session_del(session_);
     }
@@ -95,6 +95,7 @@ private:
     std::vector<uint8_t> write_buffer_;
     bool writing_ = false;
     std::map<std::int32_t, server_stream> streams_;
+    int connection_number_;  // 1 for the first accepted
     int streams_seen_ = 0;
     bool goaway_sent_ = false;
 };
@@ -125,8 +126,10 @@ int server_connection::on_begin_headers(nghttp2_session* session, const nghttp2_
     for (int seen = c.owner_.max_concurrent_.load(); now > seen && !c.owner_.max_concurrent_.compare_exchange_weak(seen, now);) {
     }
     ++c.streams_seen_;
+    const bool goaway_here =
+        c.srv_.options.goaway_connections == 0 || c.connection_number_ <= c.srv_.options.goaway_connections;
     if (c.srv_.options.goaway_after_streams > 0 && c.streams_seen_ == c.srv_.options.goaway_after_streams &&
-        !c.goaway_sent_) {
+        !c.goaway_sent_ && goaway_here) {
         c.goaway_sent_ = true;
         nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR, nullptr, 0);
     }
@@ -275,9 +278,9 @@ void server_connection::flush() {
 void h2_test_server::impl::accept() {
     acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
         if (ec) return;
-        ++connections_;
+        const int number = ++connections_;
         socket.set_option(tcp::no_delay(true));
-        std::make_shared<server_connection>(*this, std::move(socket))->start();
+        std::make_shared<server_connection>(*this, std::move(socket), number)->start();
         accept();
     });
 }

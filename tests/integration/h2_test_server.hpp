@@ -49,6 +49,7 @@ h2_reply h2_echo(const h2_seen_request& req);
 struct h2_server_options {
     std::uint32_t max_concurrent_streams = 100;
     int goaway_after_streams = 0;  // > 0: GOAWAY(last = the Nth stream) on the Nth stream of a connection
+    int goaway_connections = 0;    // > 0: only the first this many connections do so (a restart, then calm)
 };
 
 class h2_test_server {

@@ -227,6 +227,7 @@ backends:
     timeout: 1m
     idle_timeout: 1h
     max_header_bytes: 8KiB
+    h2_stream_window: 256KiB
     retries:
       attempts: 3
       on: [timeout, 503, 429, 503]
@@ -245,6 +246,8 @@ backends:
     BOOST_TEST(plain.timeout == defaults.timeout);
     BOOST_TEST(plain.idle_timeout == defaults.idle_timeout);
     BOOST_TEST(plain.max_header_bytes == defaults.max_header_bytes);
+    BOOST_TEST(plain.h2_stream_window == 1 * MiB);
+    BOOST_TEST(c.backends.at("full").h2_stream_window == 256 * KiB);
     BOOST_TEST(plain.retries.attempts == defaults.retries.attempts);
     BOOST_TEST(plain.retries.on_connect_failure == defaults.retries.on_connect_failure);
     BOOST_TEST(plain.retries.on_reset == defaults.retries.on_reset);
@@ -829,14 +832,15 @@ trusted_proxies: [loadbalancer]
 }
 
 BOOST_AUTO_TEST_CASE(protocols) {
-    BOOST_TEST(error_of(R"(
+    const auto h2c = load(R"(
 listen:
   - address: 127.0.0.1:0
 backends:
   users:
     endpoints: [127.0.0.1:9001]
     protocol: h2c
-)") == "t.yaml:6:15: backends.users.protocol: protocol 'h2c' is not supported yet; use http1");
+)");
+    BOOST_TEST((h2c.backends.at("users").protocol == backend_protocol::h2c));
 
     BOOST_TEST(error_of(R"(
 listen:
@@ -845,7 +849,7 @@ backends:
   users:
     endpoints: [127.0.0.1:9001]
     protocol: h2
-)") == "t.yaml:6:15: backends.users.protocol: protocol 'h2' is not supported yet; use http1");
+)") == "t.yaml:6:15: backends.users.protocol: protocol 'h2' is not supported yet; use http1 or h2c");
 
     BOOST_TEST(error_of(R"(
 listen:
@@ -854,7 +858,7 @@ backends:
   users:
     endpoints: [127.0.0.1:9001]
     protocol: https
-)") == "t.yaml:6:15: backends.users.protocol: protocol 'https' is not supported yet; use http1");
+)") == "t.yaml:6:15: backends.users.protocol: protocol 'https' is not supported yet; use http1 or h2c");
 
     BOOST_TEST(error_of(R"(
 listen:
@@ -863,7 +867,7 @@ backends:
   users:
     endpoints: [127.0.0.1:9001]
     protocol: http2
-)") == "t.yaml:6:15: backends.users.protocol: unknown protocol 'http2'; use http1");
+)") == "t.yaml:6:15: backends.users.protocol: unknown protocol 'http2'; use http1 or h2c");
 }
 
 BOOST_AUTO_TEST_CASE(bad_retry_conditions) {

@@ -57,6 +57,7 @@ const std::vector<std::pair<std::string, std::string>> families = {
     {"batchgate_backend_overloaded_total", "counter"},
     {"batchgate_backend_connections", "gauge"},
     {"batchgate_backend_in_flight", "gauge"},
+    {"batchgate_backend_h2_streams", "gauge"},
     {"batchgate_backend_latency_seconds", "histogram"},
 };
 
@@ -236,6 +237,7 @@ BOOST_FIXTURE_TEST_CASE(backends_sorted_and_stable, fresh_registry) {
     mid.in_flight += 5;
     mid.open_connections += 3;
     mid.idle_connections += 2;
+    mid.h2_streams += 7;
     mid.latency.observe(0.02);
     const auto page = m.render();
     for (const std::string family : {"batchgate_backend_retries_total", "batchgate_backend_in_flight",
@@ -250,6 +252,7 @@ BOOST_FIXTURE_TEST_CASE(backends_sorted_and_stable, fresh_registry) {
     BOOST_TEST(value_of(page, "batchgate_backend_in_flight{backend=\"mid\"}") == "5");
     BOOST_TEST(value_of(page, "batchgate_backend_connections{backend=\"mid\",state=\"open\"}") == "3");
     BOOST_TEST(value_of(page, "batchgate_backend_connections{backend=\"mid\",state=\"idle\"}") == "2");
+    BOOST_TEST(value_of(page, "batchgate_backend_h2_streams{backend=\"mid\"}") == "7");
     BOOST_TEST(value_of(page, "batchgate_backend_latency_seconds_bucket{backend=\"mid\",le=\"0.025\"}") == "1");
     BOOST_TEST(value_of(page, "batchgate_backend_latency_seconds_bucket{backend=\"mid\",le=\"0.01\"}") == "0");
     BOOST_TEST(value_of(page, "batchgate_backend_latency_seconds_sum{backend=\"mid\"}") == "0.02");
@@ -260,6 +263,7 @@ BOOST_FIXTURE_TEST_CASE(backends_sorted_and_stable, fresh_registry) {
     const auto page2 = m.render();
     BOOST_TEST(value_of(page2, "batchgate_backend_connect_failures_total{backend=\"alpha\"}") == "0");
     BOOST_TEST(value_of(page2, "batchgate_backend_in_flight{backend=\"mid\"}") == "0");
+    BOOST_TEST(value_of(page2, "batchgate_backend_h2_streams{backend=\"mid\"}") == "0");
 }
 
 BOOST_FIXTURE_TEST_CASE(gauges_and_limits, fresh_registry) {
