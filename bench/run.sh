@@ -2,7 +2,8 @@
 # Measures batchgate against the example backend on this machine, for the
 # record (never a test): pass-through requests/s through batchgate next to the
 # backend alone (a ratio, same run, same machine), the wall time of a
-# 1,000-item batch, and batchgate's peak RSS during a 10,000-item batch.
+# 1,000-item batch, batchgate's peak RSS during a 10,000-item batch, and
+# h2load figures for HTTP/2 clients (h2c) with HTTP/1.1 and h2c backends.
 #   bench/run.sh [seconds-per-wrk-run]     (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +27,18 @@ workers: 1
 access_log: false
 listen: [{address: 127.0.0.1:0}]
 batch: {max_items: 10000, max_body_bytes: 8MiB, max_parallel: 64}
-routes: [{prefix: /, backend: legacy}]
+routes:
+  - {prefix: /via-h2c, backend: legacy-h2c, rewrite_prefix: ""}
+  - {prefix: /, backend: legacy}
 backends:
   legacy:
     endpoints: [127.0.0.1:$backend_port]
     max_connections: 64
+    max_in_flight: 64
+  legacy-h2c:                       # the same example backend, spoken to over h2c
+    endpoints: [127.0.0.1:$backend_port]
+    protocol: h2c
+    max_connections: 1
     max_in_flight: 64
 YAML
 ./build-bench/batchgate --config "$work/bench.yaml" 2> "$work/batchgate.err" &
@@ -74,3 +82,24 @@ entries=$(grep -o '<D:response>' "$work/out" | wc -l)
 rss_after=$(awk '/VmHWM/ {print $2}' /proc/$bg_pid/status)
 echo "10,000-item batch: ${t}s ($entries entries, $(stat -c %s "$work/b10000.json") request bytes, $(stat -c %s "$work/out") response bytes)"
 echo "batchgate peak RSS: ${rss_before} KiB before, ${rss_after} KiB after the 10,000-item batch"
+
+# HTTP/2 clients: h2load speaks h2c with prior knowledge to http:// URLs.
+h2rps() { h2load "$@" 2>&1 | awk '/^finished in/ {gsub(",", "", $4); print $4}'; }
+n=$((secs * 4000))
+echo "== pass-through with h2load -c32 -m10 (HTTP/2 clients), $n requests each"
+echo "backend alone, h2c:                 $(h2rps -n "$n" -c32 -m10 "http://127.0.0.1:$backend_port/users/1") req/s"
+echo "backend alone, HTTP/1.1:            $(h2rps --h1 -n "$n" -c32 -m1 "http://127.0.0.1:$backend_port/users/1") req/s"
+echo "h2c client → HTTP/1.1 backend:      $(h2rps -n "$n" -c32 -m10 "http://127.0.0.1:$proxy_port/users/1") req/s"
+echo "h2c client → h2c backend:           $(h2rps -n "$n" -c32 -m10 "http://127.0.0.1:$proxy_port/via-h2c/users/1") req/s"
+echo "HTTP/1.1 client → HTTP/1.1 backend: $(h2rps --h1 -n "$n" -c32 -m1 "http://127.0.0.1:$proxy_port/users/1") req/s"
+echo "HTTP/1.1 client → h2c backend:      $(h2rps --h1 -n "$n" -c32 -m1 "http://127.0.0.1:$proxy_port/via-h2c/users/1") req/s"
+
+make_batch 100 > "$work/b100.json"
+sed 's#"url": "/#"url": "/via-h2c/#g' "$work/b100.json" > "$work/b100-h2c.json"
+batches=$((secs * 40))
+echo "== 100-item batches with h2load -c4 -m4 (h2c clients), $batches batches each"
+for kind in http1 h2c; do
+  file="$work/b100.json"; [ "$kind" = h2c ] && file="$work/b100-h2c.json"
+  r=$(h2rps -n "$batches" -c4 -m4 -d "$file" -H 'content-type: application/json' "http://127.0.0.1:$proxy_port/batch")
+  echo "items to $kind backend: $r batches/s = $(awk -v r="$r" 'BEGIN{printf "%.0f", r * 100}') items/s"
+done

@@ -52,6 +52,7 @@ struct h2_connection::stream_state {
     std::size_t sent = 0;
     bool body_end = false;   // nothing will be added to `body`
     bool deferred = false;   // the data provider said DEFERRED: resume when bytes come
+    bool reset_after_end = false;  // RST_STREAM(NO_ERROR) once our END_STREAM is sent
     std::size_t header_bytes = 0;  // of the header block being received
 };
 
@@ -178,8 +179,14 @@ struct h2_callbacks {
 
     // A GOAWAY with an error code is nghttp2 (or we) cutting the peer off:
     // flood, rapid reset, protocol error, settings timeout.
-    static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
         auto& c = self(user_data);
+        if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+            (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS))
+            if (auto* st = c.find_stream(frame->hd.stream_id); st && st->reset_after_end) {
+                nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+                c.wake();
+            }
         if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
             c.terminated_ = true;
             c.changed_ = true;
@@ -406,6 +413,16 @@ void h2_connection::reset_stream(std::int32_t stream_id, h2_error_code code) {
     if (!session_ || closed_) return;
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, static_cast<std::uint32_t>(code));
     wake();
+}
+
+void h2_connection::reset_after_response(std::int32_t stream_id) {
+    auto* st = find_stream(stream_id);
+    if (!st || !session_ || closed_) return;
+    if (nghttp2_session_get_stream_local_close(session_.get(), stream_id) == 1) {
+        reset_stream(stream_id, h2_error_code::no_error);  // END_STREAM already went out
+        return;
+    }
+    st->reset_after_end = true;
 }
 
 void h2_connection::consume(std::int32_t stream_id, std::size_t n) {

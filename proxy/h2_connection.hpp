@@ -152,6 +152,10 @@ public:
     // Forgets the observer; an unfinished stream is reset with `code`.
     void detach(std::int32_t stream_id, h2_error_code code = h2_error_code::cancel);
     void reset_stream(std::int32_t stream_id, h2_error_code code);
+    // Server role: the response is complete but the request is not; once
+    // END_STREAM is out, RST_STREAM(NO_ERROR) asks the client to stop
+    // sending (RFC 9113 §8.1) and frees the stream.
+    void reset_after_response(std::int32_t stream_id);
     void consume(std::int32_t stream_id, std::size_t n);
     // GOAWAY(NO_ERROR): no new streams; closes once the open ones are done.
     void shutdown_gracefully();

@@ -412,10 +412,14 @@ private:
             summary.status = 0;
             conn_->detach(st.id_, h2_error_code::cancel);  // the client must not take a cut answer for whole
         } else if (!st.end_) {
-            st.discard_ = true;  // answered before the body ended: drop the rest, keep the window open
+            // Answered before the body ended (413, 408, an early backend
+            // answer): what still arrives is dropped with its window reopened,
+            // and the client is told to stop once the answer is out.
+            st.discard_ = true;
             if (st.queued()) conn_->consume(st.id_, st.queue_.size() - st.queue_offset_);
             st.queue_.clear();
             st.queue_offset_ = 0;
+            conn_->reset_after_response(st.id_);
         }
         metrics.request_done(kind, summary.status, clock::now() - started);
         log_access(client_, scope.request_id, st.method_, st.path_, summary, started);

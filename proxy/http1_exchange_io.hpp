@@ -17,6 +17,10 @@
 
 namespace batchgate {
 
+// The body buffer of one HTTP/1.1 connection (one request at a time on it):
+// what one read from the client or the backend carries.
+inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
+
 class http1_body_source : public request_body_source {
 public:
     http1_body_source(byte_stream& client, beast::flat_buffer& buffer,

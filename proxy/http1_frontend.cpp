@@ -3,7 +3,6 @@
 #include "proxy/access_log.hpp"
 #include "proxy/batch_handler.hpp"
 #include "proxy/http1_exchange_io.hpp"
-#include "proxy/http1_relay.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/problem.hpp"
 #include "proxy/read_deadline.hpp"
@@ -13,6 +12,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include <chrono>
 

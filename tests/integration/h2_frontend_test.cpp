@@ -232,8 +232,12 @@ BOOST_AUTO_TEST_CASE(stalled_request_body_is_answered_408) {
     h2_test_client client(proxy.port());
     auto batch = client.stalled_upload("/batch");
     BOOST_TEST(batch.status == 408u);
+    BOOST_TEST(batch.complete);
+    BOOST_TEST(batch.closed);            // RST_STREAM(NO_ERROR) after the answer frees the stream
+    BOOST_TEST(batch.error_code == 0u);
     auto passthrough = client.stalled_upload("/users/1");
     BOOST_TEST(passthrough.status == 408u);
+    BOOST_TEST(passthrough.closed);
     BOOST_TEST(client.get("/users/2").status == 200u);  // the connection is still fine
 }
 
