@@ -81,9 +81,18 @@ test_certificate::test_certificate(const std::string& common_name, const std::ve
     ::close(fd);
     cert_file_ = path;
     std::ofstream(cert_file_) << cert_pem_;
+    char key_path[] = "/tmp/batchgate-test-key-XXXXXX";
+    const int key_fd = mkstemp(key_path);
+    require(key_fd >= 0, "temporary file");
+    ::close(key_fd);
+    key_file_ = key_path;
+    std::ofstream(key_file_) << key_pem_;
 }
 
-test_certificate::~test_certificate() { std::remove(cert_file_.c_str()); }
+test_certificate::~test_certificate() {
+    std::remove(cert_file_.c_str());
+    std::remove(key_file_.c_str());
+}
 
 namespace {
 

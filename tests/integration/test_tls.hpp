@@ -22,9 +22,10 @@ public:
     const std::string& cert_pem() const { return cert_pem_; }
     const std::string& key_pem() const { return key_pem_; }
     const std::string& cert_file() const { return cert_file_; }  // also usable as a CA file: it signed itself
+    const std::string& key_file() const { return key_file_; }    // for listener configs
 
 private:
-    std::string cert_pem_, key_pem_, cert_file_;
+    std::string cert_pem_, key_pem_, cert_file_, key_file_;
 };
 
 // A server context presenting `cert`; during the handshake it picks the

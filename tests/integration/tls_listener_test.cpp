@@ -3,7 +3,7 @@
 #include "tests/integration/h2_test_client.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
-#include "tests/integration/tls_test_cert.hpp"
+#include "tests/integration/test_tls.hpp"
 
 #include "proxy/tls_context.hpp"
 
@@ -17,7 +17,7 @@ using namespace batchgate::test;
 
 namespace {
 
-std::string tls_config(const std::string& backend, const tls_test_cert& cert) {
+std::string tls_config(const std::string& backend, const test_certificate& cert) {
     return "workers: 1\n"
            "access_log: false\n"
            "listen:\n"
@@ -38,7 +38,7 @@ struct tls_client {
     asio::ssl::context ctx{asio::ssl::context::tls_client};
     std::optional<byte_stream::tls_stream> stream;
 
-    tls_client(std::uint16_t port, const tls_test_cert& cert, std::string_view alpn) {
+    tls_client(std::uint16_t port, const test_certificate& cert, std::string_view alpn) {
         ctx.load_verify_file(cert.cert_file());
         ctx.set_verify_mode(asio::ssl::verify_peer);
         if (!alpn.empty())
@@ -66,7 +66,7 @@ constexpr std::string_view alpn_http11{"\x08http/1.1", 9};
 BOOST_AUTO_TEST_SUITE(tls_listener)
 
 BOOST_AUTO_TEST_CASE(alpn_h2_serves_http2_over_tls) {
-    tls_test_cert cert;
+    test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
     tls_client tls(proxy.port(), cert, alpn_h2_and_http11);
@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_CASE(alpn_h2_serves_http2_over_tls) {
 }
 
 BOOST_AUTO_TEST_CASE(alpn_http11_serves_http11_over_tls) {
-    tls_test_cert cert;
+    test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
     tls_client tls(proxy.port(), cert, alpn_http11);
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(alpn_http11_serves_http11_over_tls) {
 }
 
 BOOST_AUTO_TEST_CASE(client_without_alpn_gets_http11) {
-    tls_test_cert cert;
+    test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
     tls_client tls(proxy.port(), cert, {});
@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_CASE(client_without_alpn_gets_http11) {
 }
 
 BOOST_AUTO_TEST_CASE(cleartext_on_a_tls_port_is_dropped_and_others_still_served) {
-    tls_test_cert cert;
+    test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
     client plain(proxy.port(), 5000);
@@ -139,7 +139,8 @@ BOOST_AUTO_TEST_CASE(unreadable_certificate_is_a_config_error) {
 }
 
 BOOST_AUTO_TEST_CASE(mismatched_key_fails_at_start_up) {
-    tls_test_cert one, two;
+    test_certificate one("localhost", {"DNS:localhost"});
+    test_certificate two("localhost", {"DNS:localhost"});
     BOOST_CHECK_THROW(make_listener_tls_context(tls_files{one.cert_file(), two.key_file()}), std::runtime_error);
 }
 
