@@ -1,5 +1,6 @@
-// HTTP/2 cleartext (h2c, prior knowledge) sessions to one backend, owned by
-// one worker (single-threaded like backend_pool), and the single-attempt
+// HTTP/2 sessions to one backend (h2c: prior knowledge; h2: TLS with ALPN
+// h2, handshake within connect_timeout), owned by one worker
+// (single-threaded like backend_pool), and the single-attempt
 // exchange of a batch item over them: N items become N streams multiplexed
 // on one or a few connections.
 //
