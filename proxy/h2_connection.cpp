@@ -315,19 +315,21 @@ error_code h2_connection::start(std::string received) {
     return {};
 }
 
-std::int32_t h2_connection::submit_request(const std::vector<h2_header>& headers, std::string_view body,
-                                           bool send_body, h2_stream_observer* observer) {
+// The whole-body and streaming submits differ only in whether the body
+// queue starts full and closed; one pair of helpers does both.
+std::int32_t h2_connection::open_request(const std::vector<h2_header>& headers, h2_stream_observer* observer,
+                                         bool with_body, std::string_view body, bool body_end) {
     if (!accepts_new_streams()) return NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE;
     auto st = std::make_unique<stream_state>();
     st->observer = observer;
     st->body.assign(body);
-    st->body_end = true;
+    st->body_end = body_end;
     const auto nva = to_nv(headers);
     nghttp2_data_provider provider{};
     provider.source.ptr = st.get();
     provider.read_callback = h2_callbacks::read_body;
     const std::int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva.data(), nva.size(),
-                                                   send_body ? &provider : nullptr, nullptr);
+                                                   with_body ? &provider : nullptr, nullptr);
     if (id < 0) return id;
     streams_.emplace(id, std::move(st));
     ++streams_started_;
@@ -335,53 +337,40 @@ std::int32_t h2_connection::submit_request(const std::vector<h2_header>& headers
     return id;
 }
 
-int h2_connection::submit_response(std::int32_t stream_id, const std::vector<h2_header>& headers,
-                                   std::string_view body, bool send_body) {
+int h2_connection::open_response(std::int32_t stream_id, const std::vector<h2_header>& headers, bool with_body,
+                                 std::string_view body, bool body_end) {
     auto* st = find_stream(stream_id);
     if (!st || !session_) return NGHTTP2_ERR_INVALID_ARGUMENT;
     st->body.assign(body);
     st->sent = 0;
-    st->body_end = true;
+    st->body_end = body_end;
     const auto nva = to_nv(headers);
     nghttp2_data_provider provider{};
     provider.source.ptr = st;
     provider.read_callback = h2_callbacks::read_body;
     const int rv = nghttp2_submit_response(session_.get(), stream_id, nva.data(), nva.size(),
-                                           send_body ? &provider : nullptr);
+                                           with_body ? &provider : nullptr);
     wake();
     return rv;
+}
+
+std::int32_t h2_connection::submit_request(const std::vector<h2_header>& headers, std::string_view body,
+                                           bool send_body, h2_stream_observer* observer) {
+    return open_request(headers, observer, send_body, body, true);
 }
 
 std::int32_t h2_connection::submit_request_streaming(const std::vector<h2_header>& headers,
                                                      h2_stream_observer* observer) {
-    if (!accepts_new_streams()) return NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE;
-    auto st = std::make_unique<stream_state>();
-    st->observer = observer;
-    const auto nva = to_nv(headers);
-    nghttp2_data_provider provider{};
-    provider.source.ptr = st.get();
-    provider.read_callback = h2_callbacks::read_body;
-    const std::int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva.data(), nva.size(), &provider, nullptr);
-    if (id < 0) return id;
-    streams_.emplace(id, std::move(st));
-    ++streams_started_;
-    wake();
-    return id;
+    return open_request(headers, observer, true, {}, false);
+}
+
+int h2_connection::submit_response(std::int32_t stream_id, const std::vector<h2_header>& headers,
+                                   std::string_view body, bool send_body) {
+    return open_response(stream_id, headers, send_body, body, true);
 }
 
 int h2_connection::submit_response_streaming(std::int32_t stream_id, const std::vector<h2_header>& headers) {
-    auto* st = find_stream(stream_id);
-    if (!st || !session_) return NGHTTP2_ERR_INVALID_ARGUMENT;
-    st->body.clear();
-    st->sent = 0;
-    st->body_end = false;
-    const auto nva = to_nv(headers);
-    nghttp2_data_provider provider{};
-    provider.source.ptr = st;
-    provider.read_callback = h2_callbacks::read_body;
-    const int rv = nghttp2_submit_response(session_.get(), stream_id, nva.data(), nva.size(), &provider);
-    wake();
-    return rv;
+    return open_response(stream_id, headers, true, {}, false);
 }
 
 bool h2_connection::send_data(std::int32_t stream_id, std::string_view bytes, bool end) {

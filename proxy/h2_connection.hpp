@@ -185,6 +185,10 @@ private:
     asio::awaitable<void> write_loop();
     std::size_t fill_write_buffer();
     bool idle_expired() const;
+    std::int32_t open_request(const std::vector<h2_header>& headers, h2_stream_observer* observer, bool with_body,
+                              std::string_view body, bool body_end);
+    int open_response(std::int32_t stream_id, const std::vector<h2_header>& headers, bool with_body,
+                      std::string_view body, bool body_end);
     void wake();
     void terminate_after_flush();
     void notify_changed();
