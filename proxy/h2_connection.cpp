@@ -126,6 +126,7 @@ struct h2_callbacks {
         case NGHTTP2_GOAWAY:
             c.goaway_received_ = true;
             c.goaway_last_stream_id_ = frame->goaway.last_stream_id;
+            c.goaway_error_code_ = frame->goaway.error_code;
             c.changed_ = true;
             break;
         default: break;

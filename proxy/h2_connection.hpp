@@ -166,6 +166,8 @@ public:
     // Closed because the peer broke the protocol or a limit (GOAWAY sent with an error code).
     bool terminated_by_error() const { return terminated_; }
     bool closed() const { return closed_; }
+    bool goaway_received() const { return goaway_received_; }
+    std::uint32_t goaway_error_code() const { return goaway_error_code_; }  // of the peer's last GOAWAY
     // False once GOAWAY was sent or received, or the connection is closing.
     bool accepts_new_streams() const;
     std::size_t open_streams() const { return streams_.size(); }
@@ -210,6 +212,7 @@ private:
     observer_factory new_stream_;
     std::chrono::steady_clock::time_point idle_since_;
     std::int32_t goaway_last_stream_id_ = INT32_MAX;
+    std::uint32_t goaway_error_code_ = 0;
     std::uint64_t streams_started_ = 0;
     std::string received_;  // handed to start(), fed to nghttp2 before the first read
     std::chrono::steady_clock::time_point settings_sent_;

@@ -45,6 +45,7 @@ enum class limit_kind {
     tls_handshake,       // a TLS handshake failed or did not finish within limits.header_timeout
 };
 inline constexpr std::size_t limit_kind_count = 17;
+static_assert(limit_kind_count == static_cast<std::size_t>(limit_kind::tls_handshake) + 1, "limit_kind_count must follow the enum");
 
 // The label values used in the exposition ("passthrough", "header_bytes", ...).
 std::string_view to_string(request_kind kind);

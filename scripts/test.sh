@@ -13,10 +13,12 @@ run_suite() {
   (cd "$dir" && ctest --output-on-failure -j "$jobs")
 }
 
+# The normal build is what users build (Release, -O3), so a warning or a bug
+# that only the optimizer shows is seen here first.
 echo "== release build and tests"
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build -DCMAKE_BUILD_TYPE=Release -DBATCHGATE_WERROR=ON
 if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== ASan + UBSan build and tests"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBATCHGATE_SANITIZE=ON
+  run_suite build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBATCHGATE_SANITIZE=ON -DBATCHGATE_WERROR=ON
 fi

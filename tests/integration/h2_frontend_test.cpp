@@ -165,6 +165,8 @@ BOOST_AUTO_TEST_CASE(rapid_reset_client_is_cut_off_others_keep_working) {
     const auto cut_before = metrics_registry::global().limit_breaches(limit_kind::http2_goaway);
     h2_test_client attacker(proxy.port());
     BOOST_TEST(attacker.rapid_reset(2000));  // the server said GOAWAY and closed
+    BOOST_REQUIRE(attacker.goaway_code().has_value());
+    BOOST_TEST(*attacker.goaway_code() != 0u);  // an error code, not a graceful NO_ERROR
     BOOST_TEST(eventually([&] { return metrics_registry::global().limit_breaches(limit_kind::http2_goaway) > cut_before; }));
 
     BOOST_TEST(bystander.get("/users/2").status == 200u);
@@ -199,6 +201,8 @@ BOOST_AUTO_TEST_CASE(drain_sends_goaway_and_finishes_streams) {
     auto r = slow.get();
     BOOST_TEST(r.status == 200u);  // the stream in flight finished
     BOOST_TEST(client.wait_closed(std::chrono::seconds(5)));
+    BOOST_REQUIRE(client.goaway_code().has_value());
+    BOOST_TEST(*client.goaway_code() == 0u);  // GOAWAY(NO_ERROR)
 }
 
 BOOST_AUTO_TEST_CASE(batch_items_are_bounded_per_connection_not_only_per_stream) {
@@ -224,6 +228,8 @@ BOOST_AUTO_TEST_CASE(idle_connection_gets_goaway_and_is_closed) {
     h2_test_client client(proxy.port());
     BOOST_TEST(client.get("/users/1").status == 200u);
     BOOST_TEST(client.wait_closed(std::chrono::seconds(5)));
+    BOOST_REQUIRE(client.goaway_code().has_value());
+    BOOST_TEST(*client.goaway_code() == 0u);  // GOAWAY(NO_ERROR) before the close
 }
 
 BOOST_AUTO_TEST_CASE(stalled_request_body_is_answered_408) {

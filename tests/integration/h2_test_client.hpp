@@ -15,6 +15,7 @@
 #include <functional>
 #include <span>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ public:
     // Runs the connection until the server closes it; true when it did within `limit`.
     bool wait_closed(std::chrono::milliseconds limit);
     bool closed() const { return conn_->closed(); }
+    // The server's GOAWAY, if one arrived: its error code (0 = NO_ERROR).
+    std::optional<std::uint32_t> goaway_code() const {
+        if (!conn_->goaway_received()) return std::nullopt;
+        return conn_->goaway_error_code();
+    }
 
 private:
     void run_until(const std::function<bool()>& done, std::chrono::steady_clock::duration limit);

@@ -45,6 +45,7 @@ struct h2_test_server::impl {
     std::atomic<int> concurrent_{0};
     std::atomic<int> max_concurrent_{0};
     std::atomic<int> resets_received_{0};
+    std::atomic<int> goaways_received_{0};
     h2_handler handler;
     h2_server_options options;
     asio::io_context io;
@@ -173,6 +174,7 @@ int server_connection::on_data_chunk(nghttp2_session*, uint8_t, int32_t id, cons
 int server_connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* p) {
     auto& c = self(p);
     if (frame->hd.type == NGHTTP2_RST_STREAM) ++c.owner_.resets_received_;
+    if (frame->hd.type == NGHTTP2_GOAWAY) ++c.owner_.goaways_received_;
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         c.request_complete(frame->hd.stream_id);
@@ -322,6 +324,7 @@ int h2_test_server::connections() const { return impl_->connections_.load(); }
 int h2_test_server::requests() const { return impl_->requests_.load(); }
 int h2_test_server::max_concurrent_streams_seen() const { return impl_->max_concurrent_.load(); }
 int h2_test_server::resets_received() const { return impl_->resets_received_.load(); }
+int h2_test_server::goaways_received() const { return impl_->goaways_received_.load(); }
 
 std::vector<h2_seen_request> h2_test_server::received() const {
     std::lock_guard lock(impl_->mutex);

@@ -75,6 +75,7 @@ public:
     int requests() const;
     int max_concurrent_streams_seen() const;
     int resets_received() const;
+    int goaways_received() const;
     std::vector<h2_seen_request> received() const;
 
     struct impl;  // public so the nghttp2 callbacks in the .cpp can reach it

@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(readiness_ends_when_draining_begins) {
         client c(proxy.port());
         return c.request(make_request(http::verb::get, "/slow")).result_int();
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    BOOST_TEST_REQUIRE(eventually([&] { return backend.in_flight() == 1; }));  // busy is in flight
     proxy.get().drain();
     BOOST_TEST(admin.request(make_request(http::verb::get, "/readyz")).result_int() == 503u);
     BOOST_TEST(busy.get() == 200u);

@@ -80,6 +80,10 @@ void test_backend::run_connection(tcp::socket socket) {
                     asio::steady_timer t(socket.get_executor(), r.delay);
                     co_await t.async_wait(use_tuple);
                 }
+                while (r.hold && !r.hold()) {
+                    asio::steady_timer t(socket.get_executor(), std::chrono::milliseconds(2));
+                    co_await t.async_wait(use_tuple);
+                }
                 --concurrent_;
                 boost::system::error_code ignored;
                 switch (r.act) {
@@ -130,6 +134,14 @@ void test_backend::run_connection(tcp::socket socket) {
                     r.response.keep_alive(req.keep_alive() && !r.close_after);
                     auto [wec, wn] = co_await http::async_write(socket, r.response, use_tuple);
                     if (wec) co_return;
+                }
+                if (r.fin_after) {
+                    socket.shutdown(tcp::socket::shutdown_send, ignored);
+                    ++fins_sent_;
+                    http::request_parser<http::string_body> late;
+                    auto [lec, ln] = co_await http::async_read(socket, buffer, late, use_tuple);
+                    if (!lec) ++late_requests_;
+                    co_return;
                 }
                 if (r.close_silently) {
                     socket.close(ignored);

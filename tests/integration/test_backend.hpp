@@ -37,6 +37,12 @@ struct reply {
     std::chrono::milliseconds delay{0};
     bool close_after = false;     // announce Connection: close, then close
     bool close_silently = false;  // keep-alive promised, but close right after (stale pooled connection)
+    // Answer only once this returns true (polled every 2 ms): holds a request
+    // in flight until the test has seen what it waits for.
+    std::function<bool()> hold;
+    // Answer, then half-close (FIN) but keep reading: a request that still
+    // arrives on the connection is counted in late_requests().
+    bool fin_after = false;
 };
 
 using request_type = http::request<http::string_body>;
@@ -57,6 +63,9 @@ public:
     int connections() const { return connections_.load(); }
     int requests() const { return requests_.load(); }
     int max_concurrent() const { return max_concurrent_.load(); }
+    int in_flight() const { return concurrent_.load(); }
+    int fins_sent() const { return fins_sent_.load(); }
+    int late_requests() const { return late_requests_.load(); }
     std::vector<request_type> received() const;
 
 private:
@@ -71,6 +80,8 @@ private:
     std::atomic<int> requests_{0};
     std::atomic<int> concurrent_{0};
     std::atomic<int> max_concurrent_{0};
+    std::atomic<int> fins_sent_{0};
+    std::atomic<int> late_requests_{0};
     mutable std::mutex mutex_;
     std::vector<request_type> received_;
 };

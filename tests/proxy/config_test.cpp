@@ -380,7 +380,18 @@ BOOST_AUTO_TEST_CASE(example_config_loads) {
     BOOST_TEST(c.limits.read_timeout == defaults.limits.read_timeout);
     BOOST_TEST(c.limits.send_timeout == defaults.limits.send_timeout);
     BOOST_TEST(c.limits.max_connections == defaults.limits.max_connections);
+    BOOST_TEST(c.http2.max_concurrent_streams == defaults.http2.max_concurrent_streams);
+    BOOST_TEST(c.http2.max_header_list_size == defaults.http2.max_header_list_size);
+    BOOST_TEST(c.http2.initial_window_size == defaults.http2.initial_window_size);
+    BOOST_TEST(c.http2.connection_window_size == defaults.http2.connection_window_size);
+    BOOST_TEST(c.http2.max_batch_items_in_flight == defaults.http2.max_batch_items_in_flight);
+    BOOST_TEST(c.http2.reset_burst == defaults.http2.reset_burst);
+    BOOST_TEST(c.http2.reset_rate == defaults.http2.reset_rate);
+    BOOST_TEST(c.http2.settings_timeout == defaults.http2.settings_timeout);
     const backend_config& users = c.backends.at("users");
+    BOOST_TEST((users.protocol == backend_defaults.protocol));
+    BOOST_TEST(users.h2_stream_window == backend_defaults.h2_stream_window);
+    BOOST_TEST(!users.tls.has_value());  // http1: no TLS settings
     BOOST_TEST(users.max_connections == backend_defaults.max_connections);
     BOOST_TEST(users.max_in_flight == backend_defaults.max_in_flight);
     BOOST_TEST(users.queue_timeout == backend_defaults.queue_timeout);
