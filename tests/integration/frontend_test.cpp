@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -128,9 +130,10 @@ BOOST_AUTO_TEST_CASE(unknown_expectation_gives_417) {
 }
 
 BOOST_AUTO_TEST_CASE(drain_closes_idle_connections_and_finishes_busy_ones) {
-    test_backend backend([](const request_type& req) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
         auto r = echo(req);
-        if (req.target() == "/slow") r.delay = std::chrono::milliseconds(400);
+        if (req.target() == "/slow") r.hold = [&] { return release.load(); };
         return r;
     });
     auto proxy = std::make_unique<running_proxy>(proxy_config(backend.address()));
@@ -143,6 +146,7 @@ BOOST_AUTO_TEST_CASE(drain_closes_idle_connections_and_finishes_busy_ones) {
     BOOST_TEST_REQUIRE(eventually([&] { return backend.in_flight() == 1; }));  // busy is in flight
     proxy->get().drain();
     BOOST_TEST(idle.closed_by_server());
+    release = true;  // the drain has reached the worker: the answer must say so
     auto res = busy.read_response();
     BOOST_TEST(res.result_int() == 200u);
     BOOST_TEST(!res.keep_alive());

@@ -7,6 +7,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <mutex>
 #include <set>
 
 using namespace batchgate;
@@ -44,9 +46,12 @@ int count_status(const std::map<std::string, entry>& es, const std::string& stat
 BOOST_AUTO_TEST_SUITE(h2_batch)
 
 BOOST_AUTO_TEST_CASE(hundred_items_are_hundred_streams_on_one_connection) {
-    h2_test_server server([](const h2_seen_request& req) {
+    // No answer leaves until all 100 streams are open at once.
+    std::atomic<int> arrived{0};
+    h2_test_server server([&](const h2_seen_request& req) {
         h2_reply r = h2_echo(req);
-        r.delay = 20ms;  // keeps many streams open side by side
+        ++arrived;
+        r.hold = [&] { return arrived.load() >= 100; };
         return r;
     });
     running_proxy proxy(h2c_config(server, "", "batch:\n  max_parallel: 100\n"));
@@ -59,7 +64,7 @@ BOOST_AUTO_TEST_CASE(hundred_items_are_hundred_streams_on_one_connection) {
     BOOST_TEST(es["42"].body == "GET /items/42\n");
     BOOST_TEST(server.connections() == 1);
     BOOST_TEST(server.requests() == 100);
-    BOOST_TEST(server.max_concurrent_streams_seen() >= 2);
+    BOOST_TEST(server.max_concurrent_streams_seen() == 100);
     std::set<std::int32_t> streams;
     for (const auto& r : server.received()) {
         streams.insert(r.stream_id);
@@ -180,6 +185,87 @@ BOOST_AUTO_TEST_CASE(unreachable_h2c_backend_is_502_per_item) {
     BOOST_REQUIRE_EQUAL(es.size(), 2u);
     BOOST_TEST(es["1"].status == "HTTP/1.1 502 Bad Gateway");
     BOOST_TEST(es["1"].description.find("backend b: cannot connect") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(refused_stream_is_replayed_even_for_post) {
+    // REFUSED_STREAM once per path: the backend never processed it, so even
+    // a POST goes again, and that first replay costs no attempt.
+    std::mutex mutex;
+    std::set<std::string> refused_once;
+    h2_test_server server([&](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        std::lock_guard lock(mutex);
+        r.refuse = refused_once.insert(req.path).second;
+        return r;
+    });
+    running_proxy proxy(h2c_config(server, "    retries: {attempts: 1}\n"));
+    client c(proxy.port());
+    auto res = post_batch(c, R"({"requests":[
+        {"id":"p","method":"POST","url":"/p","body":"x"},
+        {"id":"g","method":"GET","url":"/g"}]})",
+                          "application/json");
+    auto es = by_id(entries_of(res.body()));
+    BOOST_REQUIRE_EQUAL(es.size(), 2u);
+    BOOST_TEST(es["p"].status == "HTTP/1.1 200 OK");
+    BOOST_TEST(es["p"].body == "POST /p\nx");
+    BOOST_TEST(es["g"].status == "HTTP/1.1 200 OK");
+    BOOST_TEST(server.requests() == 4);  // each refused once, then answered
+    BOOST_TEST(server.connections() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(later_refused_stream_replays_count_against_attempts) {
+    h2_test_server server([](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        r.refuse = true;
+        return r;
+    });
+    for (unsigned attempts : {1u, 3u}) {
+        BOOST_TEST_CONTEXT("retries.attempts " << attempts) {
+            const int before = server.requests();
+            // `reset` is not in `on`: refusals are replayed without it.
+            running_proxy proxy(h2c_config(server, "    retries: {attempts: " + std::to_string(attempts) +
+                                                       ", on: [connect-failure]}\n"));
+            client c(proxy.port());
+            auto res = post_batch(c, R"({"requests":[{"id":"p","method":"POST","url":"/p","body":"x"}]})",
+                                  "application/json");
+            auto es = by_id(entries_of(res.body()));
+            BOOST_REQUIRE_EQUAL(es.size(), 1u);
+            BOOST_TEST(es["p"].status == "HTTP/1.1 502 Bad Gateway");
+            BOOST_TEST(es["p"].description ==
+                       "backend b: stream refused by the backend " + std::to_string(attempts + 1) + " times");
+            // The first replay is free; every later one is an attempt.
+            BOOST_TEST(server.requests() - before == static_cast<int>(attempts) + 1);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(switching_protocols_is_502_and_trailers_are_dropped) {
+    h2_test_server server([](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        if (req.path == "/switch") r.status = 101;
+        if (req.path == "/trailers") r.trailers = {{"x-checksum", "abc"}};
+        return r;
+    });
+    running_proxy proxy(h2c_config(server, "    retries: {attempts: 1}\n"));
+    client c(proxy.port());
+    auto res = post_batch(c, R"({"requests":[
+        {"id":"s","method":"GET","url":"/switch"},
+        {"id":"t","method":"GET","url":"/trailers"}]})",
+                          "application/json");
+    auto es = by_id(entries_of(res.body()));
+    BOOST_REQUIRE_EQUAL(es.size(), 2u);
+    BOOST_TEST(es["s"].status == "HTTP/1.1 502 Bad Gateway");
+    BOOST_TEST(es["s"].error == "upstream-failure");
+    BOOST_TEST(es["t"].status == "HTTP/1.1 200 OK");
+    BOOST_TEST(es["t"].body == "GET /trailers\n");
+    BOOST_TEST(res.body().find("x-checksum") == std::string::npos);
+    // And passed through to an HTTP/1.1 client: the answer, without the trailer.
+    auto through = c.request(make_request(http::verb::get, "/trailers"));
+    BOOST_TEST(through.result_int() == 200u);
+    BOOST_TEST(through.body() == "GET /trailers\n");
+    BOOST_TEST(through["x-checksum"].empty());
+    auto switched = c.request(make_request(http::verb::get, "/switch"));
+    BOOST_TEST(switched.result_int() == 502u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -12,6 +12,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <mutex>
+#include <set>
+
 using namespace batchgate;
 using namespace batchgate::test;
 using namespace std::chrono_literals;
@@ -325,6 +329,154 @@ BOOST_AUTO_TEST_CASE(unreachable_backend_is_502) {
     });
     BOOST_TEST((sink.problem == http::status::bad_gateway));
     BOOST_TEST(sink.problem_detail.starts_with("backend h2b: cannot connect: "));
+}
+
+BOOST_AUTO_TEST_CASE(later_refused_stream_replays_count_against_attempts) {
+    h2_test_server server([](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        r.refuse = true;  // REFUSED_STREAM every time
+        return r;
+    });
+    for (unsigned attempts : {1u, 3u}) {
+        BOOST_TEST_CONTEXT("retries.attempts " << attempts) {
+            const int before = server.requests();
+            fake_sink sink;
+            run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+                auto cfg = h2_config(server.address());
+                cfg.retries.attempts = attempts;
+                cfg.retries.on_reset = false;  // refusals are replayed without it
+                auto pool = std::make_shared<h2_backend_pool>(ex, cfg, 1);
+                call c(http::verb::post, "POST", "/refused", 1);
+                fake_source body("x");
+                auto s = co_await forward_over_h2(c.request, c.match, *pool, body, sink, c.scope);
+                BOOST_TEST(s.status == 502u);
+                pool->close();
+            });
+            BOOST_TEST(sink.problem_detail == "backend h2b: stream refused by the backend");
+            // The first replay is free; every later one is an attempt.
+            BOOST_TEST(server.requests() - before == static_cast<int>(attempts) + 1);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refused_body_over_64_kib_is_not_replayed) {
+    std::mutex mutex;
+    std::set<std::string> refused_once;
+    h2_test_server server([&](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        std::lock_guard lock(mutex);
+        r.refuse = req.path == "/big" || refused_once.insert(req.path).second;
+        r.body = std::to_string(req.body.size());
+        return r;
+    });
+    fake_sink small_sink, big_sink;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto pool = std::make_shared<h2_backend_pool>(ex, h2_config(server.address()), 1);
+        {
+            // All of a 60 KiB body is still held when the refusal comes: sent again.
+            const std::string upload = pattern(60 * 1024);
+            call c(http::verb::post, "POST", "/small", upload.size());
+            fake_source body(upload);
+            auto s = co_await forward_over_h2(c.request, c.match, *pool, body, small_sink, c.scope);
+            BOOST_TEST(s.status == 200u);
+        }
+        {
+            const std::string upload = pattern(100 * 1024);
+            call c(http::verb::post, "POST", "/big", upload.size());
+            fake_source body(upload);
+            auto s = co_await forward_over_h2(c.request, c.match, *pool, body, big_sink, c.scope);
+            BOOST_TEST(s.status == 502u);
+        }
+        pool->close();
+    });
+    BOOST_TEST(small_sink.body == std::to_string(60 * 1024));
+    BOOST_TEST((big_sink.problem == http::status::bad_gateway));
+    BOOST_TEST(big_sink.problem_detail.find("stream refused after more than 65536 bytes of the request body went out") !=
+               std::string::npos);
+    int small_tries = 0, big_tries = 0;
+    for (const auto& r : server.received()) {
+        small_tries += r.path == "/small";
+        big_tries += r.path == "/big";
+    }
+    BOOST_TEST(small_tries == 2);
+    BOOST_TEST(big_tries == 1);  // its body is no longer all there to send again
+}
+
+BOOST_AUTO_TEST_CASE(queue_timeout_is_503) {
+    // One session (max_connections 1) that allows one stream: a second
+    // request waits for room, and gives up after queue_timeout.
+    std::atomic<bool> release{false};
+    h2_test_server server(
+        [&](const h2_seen_request& req) {
+            h2_reply r = h2_echo(req);
+            if (req.path == "/held") r.hold = [&] { return release.load(); };
+            return r;
+        },
+        h2_server_options{1, 0});
+    fake_sink held_sink, queued_sink;
+    exchange_summary held_summary;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto cfg = h2_config(server.address());
+        cfg.max_connections = 1;
+        cfg.queue_timeout = 200ms;
+        auto pool = std::make_shared<h2_backend_pool>(ex, cfg, 1);
+        asio::steady_timer held_done(ex, asio::steady_timer::time_point::max());
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            call c(http::verb::get, "GET", "/held", 0);
+            fake_source body("");
+            held_summary = co_await forward_over_h2(c.request, c.match, *pool, body, held_sink, c.scope);
+            held_done.cancel();
+        }, asio::detached);
+        BOOST_TEST(co_await eventually_async([&] { return server.streams_open() == 1; }));
+        {
+            call c(http::verb::get, "GET", "/queued", 0);
+            fake_source body("");
+            auto s = co_await forward_over_h2(c.request, c.match, *pool, body, queued_sink, c.scope);
+            BOOST_TEST(s.status == 503u);
+        }
+        release = true;
+        co_await held_done.async_wait(asio::as_tuple(asio::use_awaitable));
+        pool->close();
+    });
+    BOOST_TEST((queued_sink.problem == http::status::service_unavailable));
+    BOOST_TEST(queued_sink.problem_detail == "backend h2b: every connection busy for 200 ms");
+    BOOST_TEST(held_summary.status == 200u);
+    BOOST_TEST(server.requests() == 1);  // the queued request never reached the backend
+    BOOST_TEST(server.connections() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(switching_protocols_is_502_and_trailers_are_dropped) {
+    h2_test_server server([](const h2_seen_request& req) {
+        h2_reply r = h2_echo(req);
+        if (req.path == "/switch") r.status = 101;
+        if (req.path == "/trailers") r.trailers = {{"x-checksum", "abc"}};
+        return r;
+    });
+    fake_sink switch_sink, trailers_sink;
+    run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto cfg = h2_config(server.address());
+        cfg.retries.attempts = 1;
+        auto pool = std::make_shared<h2_backend_pool>(ex, cfg, 1);
+        {
+            call c(http::verb::get, "GET", "/switch", 0);
+            fake_source body("");
+            auto s = co_await forward_over_h2(c.request, c.match, *pool, body, switch_sink, c.scope);
+            BOOST_TEST(s.status == 502u);
+        }
+        {
+            call c(http::verb::get, "GET", "/trailers", 0);
+            fake_source body("");
+            auto s = co_await forward_over_h2(c.request, c.match, *pool, body, trailers_sink, c.scope);
+            BOOST_TEST(s.status == 200u);
+        }
+        pool->close();
+    });
+    BOOST_TEST((switch_sink.problem == http::status::bad_gateway));
+    BOOST_TEST(!switch_sink.head.has_value());  // nothing of the 101 reached the client
+    BOOST_REQUIRE(trailers_sink.head.has_value());
+    BOOST_TEST(trailers_sink.body == "GET /trailers\n");
+    BOOST_TEST(trailers_sink.ended);
+    BOOST_TEST(trailers_sink.head->headers["x-checksum"].empty());  // not turned into a header either
 }
 
 BOOST_AUTO_TEST_SUITE_END()

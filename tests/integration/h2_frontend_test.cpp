@@ -4,13 +4,17 @@
 // and the protections (header list size, rapid reset).
 #include "tests/integration/h2_test_client.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/raw_h2.hpp"
 #include "tests/integration/test_backend.hpp"
 
 #include "proxy/metrics.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <future>
+#include <tuple>
+#include <vector>
 
 using namespace batchgate;
 using namespace batchgate::test;
@@ -94,17 +98,30 @@ BOOST_AUTO_TEST_CASE(batch_refusals_are_problem_json) {
 }
 
 BOOST_AUTO_TEST_CASE(hundred_concurrent_streams_on_one_connection) {
-    test_backend backend(scripted);
+    // Every backend answer is held until all 100 requests are at the backend
+    // at once: the test passes only if the proxy really runs the 100 streams
+    // of one connection side by side (100 is http2.max_concurrent_streams).
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
+        reply r = scripted(req);
+        r.hold = [&] { return release.load(); };
+        return r;
+    });
     running_proxy proxy(proxy_config(backend.address(), "    max_connections: 200\n"));
     h2_test_client client(proxy.port());
     std::vector<h2_client_request> requests;
-    for (int i = 0; i < 100; ++i) requests.push_back(h2_client_request{"GET", "/slow/50?n=" + std::to_string(i), {}, {}});
-    auto replies = client.exchange(requests);
+    for (int i = 0; i < 100; ++i) requests.push_back(h2_client_request{"GET", "/users/" + std::to_string(i), {}, {}});
+    auto pending = std::async(std::launch::async, [&] { return client.exchange(requests); });
+    const bool all_in_flight = eventually([&] { return backend.in_flight() == 100; });
+    release = true;
+    auto replies = pending.get();
+    BOOST_TEST(all_in_flight);
+    BOOST_TEST(backend.max_concurrent() == 100);
     int ok = 0;
-    for (const auto& r : replies) ok += r.status == 200 && r.body == "slow";
+    for (std::size_t i = 0; i < replies.size(); ++i)
+        ok += replies[i].status == 200 && replies[i].body == "GET /users/" + std::to_string(i) + "\n";
     BOOST_TEST(ok == 100);
     BOOST_TEST(backend.requests() == 100);
-    BOOST_TEST(backend.max_concurrent() > 1);  // the streams really ran side by side
 }
 
 BOOST_AUTO_TEST_CASE(large_bodies_both_ways_through_flow_control) {
@@ -126,28 +143,41 @@ BOOST_AUTO_TEST_CASE(large_bodies_both_ways_through_flow_control) {
 }
 
 BOOST_AUTO_TEST_CASE(multistatus_streams_the_fast_entry_first) {
-    test_backend backend(scripted);
+    // The slow item is held until the fast entry has reached the client in a
+    // DATA frame of its own: the 207 is streamed, not assembled at the end.
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
+        reply r = scripted(req);
+        if (req.target() == "/held") r.hold = [&] { return release.load(); };
+        return r;
+    });
     running_proxy proxy(proxy_config(backend.address()));
-    h2_test_client client(proxy.port());
-    auto r = client.exchange({batch_request({"/slow/400", "/users/1"})}).at(0);
-    BOOST_TEST(r.status == 207u);
-    std::size_t fast_chunk = r.chunks.size(), slow_chunk = r.chunks.size();
-    for (std::size_t i = 0; i < r.chunks.size(); ++i) {
-        if (fast_chunk == r.chunks.size() && r.chunks[i].find("\"/users/1\"") != std::string::npos) fast_chunk = i;
-        if (slow_chunk == r.chunks.size() && r.chunks[i].find("\"/slow/400\"") != std::string::npos) slow_chunk = i;
-    }
-    BOOST_REQUIRE(fast_chunk < r.chunks.size());
-    BOOST_REQUIRE(slow_chunk < r.chunks.size());
-    // The fast entry travelled in its own DATA frame, before the slow one's.
-    BOOST_TEST(fast_chunk < slow_chunk);
-    BOOST_TEST(r.body.find("\"/users/1\"") < r.body.find("\"/slow/400\""));
+    using namespace raw_h2;
+    connection h2(proxy.port());
+    const std::string body = json_batch({"/held", "/users/1"});
+    h2.send(frame(headers, end_headers, 1,
+                  request_block("POST", "/batch", {{"content-type", "application/json"}, {"accept", "application/json"}})) +
+            frame(data, end_stream, 1, body));
+    auto fast = h2.until([](const received_frame& f) {
+        return f.type == data && f.stream == 1 && f.payload.find("\"/users/1\"") != std::string::npos;
+    });
+    BOOST_REQUIRE(fast.has_value());
+    BOOST_TEST(fast->payload.find("\"/held\"") == std::string::npos);
+    BOOST_TEST(backend.in_flight() == 1);  // the slow item is still at the backend
+    release = true;
+    auto slow = h2.until([](const received_frame& f) {
+        return f.type == data && f.stream == 1 && f.payload.find("\"/held\"") != std::string::npos;
+    });
+    BOOST_TEST(slow.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(header_list_over_the_limit_resets_only_that_stream) {
     test_backend backend(scripted);
     running_proxy proxy(proxy_config(backend.address(), "", "http2:\n  max_header_list_size: 4KiB\n"));
     h2_test_client client(proxy.port());
+    const auto resets_before = metrics_registry::global().limit_breaches(limit_kind::http2_stream_reset);
     auto replies = client.exchange({h2_client_request{"GET", "/users/1", {{"x-big", std::string(8000, 'a')}}, {}}});
+    BOOST_TEST(metrics_registry::global().limit_breaches(limit_kind::http2_stream_reset) == resets_before + 1);
     BOOST_TEST(replies[0].status == 0u);
     BOOST_TEST(replies[0].closed);
     BOOST_TEST(replies[0].error_code != 0u);
@@ -264,6 +294,160 @@ BOOST_AUTO_TEST_CASE(unacknowledged_settings_end_in_goaway_settings_timeout) {
         at += 9 + length;
     }
     BOOST_TEST(goaway_settings_timeout);
+}
+
+// --- Protections checked with hand-made frames (raw_h2.hpp): a real HTTP/2
+// client library would not break these rules on purpose.
+
+namespace {
+
+reply held_echo(const request_type& req, const std::atomic<bool>& release) {
+    reply r = echo(req);
+    r.hold = [&release] { return release.load(); };
+    return r;
+}
+
+bool is_headers_on(const raw_h2::received_frame& f, std::uint32_t stream) {
+    return f.type == raw_h2::headers && f.stream == stream;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(max_concurrent_streams_is_enforced) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) { return held_echo(req, release); });
+    running_proxy proxy(proxy_config(backend.address(), "", "http2:\n  max_concurrent_streams: 2\n"));
+    using namespace raw_h2;
+    {
+        // Before the client acknowledged our SETTINGS it may not know the
+        // limit yet: the stream over it is refused, safe to retry
+        // (REFUSED_STREAM), and the connection carries on.
+        connection h2(proxy.port(), 10000, false);
+        for (std::uint32_t id : {1u, 3u, 5u})
+            h2.send(frame(headers, end_stream | end_headers, id, request_block("GET", "/users/" + std::to_string(id))));
+        auto rst = h2.until([](const received_frame& f) { return f.type == rst_stream || f.type == goaway; });
+        BOOST_REQUIRE(rst.has_value());
+        BOOST_TEST(rst->type == rst_stream);
+        BOOST_TEST(rst->stream == 5u);
+        BOOST_TEST(rst->error_code() == 0x7u);  // REFUSED_STREAM
+        BOOST_TEST(eventually([&] { return backend.in_flight() == 2; }));
+        release = true;
+        BOOST_TEST(h2.until([](const received_frame& f) { return is_headers_on(f, 1) || is_headers_on(f, 3); }).has_value());
+        BOOST_TEST(h2.until([](const received_frame& f) { return is_headers_on(f, 1) || is_headers_on(f, 3); }).has_value());
+        BOOST_TEST(backend.requests() == 2);
+        BOOST_TEST(backend.max_concurrent() == 2);
+    }
+    release = false;
+    {
+        // After it acknowledged them, going over is a protocol violation:
+        // nghttp2 ends the connection with GOAWAY(PROTOCOL_ERROR), and the
+        // extra stream never reaches a backend.
+        const auto cut_before = metrics_registry::global().limit_breaches(limit_kind::http2_goaway);
+        connection h2(proxy.port());
+        for (std::uint32_t id : {1u, 3u})
+            h2.send(frame(headers, end_stream | end_headers, id, request_block("GET", "/users/" + std::to_string(id))));
+        BOOST_REQUIRE(eventually([&] { return backend.in_flight() == 2; }));
+        h2.send(frame(headers, end_stream | end_headers, 5, request_block("GET", "/users/5")));
+        auto g = h2.until([](const received_frame& f) { return f.type == goaway; });
+        BOOST_REQUIRE(g.has_value());
+        BOOST_TEST(g->error_code() == 0x1u);  // PROTOCOL_ERROR
+        BOOST_TEST(g->goaway_last_stream() == 3u);
+        release = true;
+        BOOST_TEST(!h2.until([](const received_frame&) { return false; }).has_value());  // closed
+        BOOST_TEST(eventually([&] { return metrics_registry::global().limit_breaches(limit_kind::http2_goaway) > cut_before; }));
+        BOOST_TEST(backend.requests() == 4);  // 2 + 2: stream 5 never reached it
+    }
+}
+
+BOOST_AUTO_TEST_CASE(continuation_frames_are_capped) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address()));
+    using namespace raw_h2;
+    {
+        // A header block in a few CONTINUATION frames is fine.
+        connection h2(proxy.port());
+        std::string bytes = frame(headers, end_stream, 1, request_block("GET", "/users/1"));
+        for (int i = 0; i < 3; ++i) bytes += frame(continuation, 0, 1, literal("x-part", std::to_string(i)));
+        bytes += frame(continuation, end_headers, 1, literal("x-last", "1"));
+        h2.send(bytes);
+        auto answer = h2.until([](const received_frame& f) { return is_headers_on(f, 1); });
+        BOOST_TEST(answer.has_value());
+        BOOST_TEST(backend.requests() == 1);
+    }
+    // One block in 50 small CONTINUATION frames (far under
+    // max_header_list_size) is a flood (CVE-2024-28182): GOAWAY, connection closed.
+    const auto goaways_before = metrics_registry::global().limit_breaches(limit_kind::http2_goaway);
+    connection h2(proxy.port());
+    std::string bytes = frame(headers, end_stream, 1, request_block("GET", "/users/2"));
+    for (int i = 0; i < 50; ++i) bytes += frame(continuation, 0, 1, literal("x-part", std::to_string(i)));
+    h2.send(bytes);
+    auto goaway_frame = h2.until([](const received_frame& f) { return f.type == goaway; });
+    BOOST_REQUIRE(goaway_frame.has_value());
+    BOOST_TEST(goaway_frame->error_code() != 0u);
+    BOOST_TEST(!h2.until([](const received_frame&) { return false; }).has_value());  // then closed
+    BOOST_TEST(eventually([&] { return metrics_registry::global().limit_breaches(limit_kind::http2_goaway) > goaways_before; }));
+    BOOST_TEST(backend.requests() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(split_cookie_fields_are_joined) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address()));
+    h2_test_client client(proxy.port());
+    auto r = client.exchange({h2_client_request{"GET", "/users/1", {{"cookie", "a=1"}, {"cookie", "b=2"}, {"cookie", "c=3"}}, {}}})
+                 .at(0);
+    BOOST_TEST(r.status == 200u);
+    auto seen = backend.received();
+    BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+    BOOST_TEST(seen[0][http::field::cookie] == "a=1; b=2; c=3");  // RFC 9113 §8.2.3: one field for HTTP/1.1
+    std::size_t cookie_fields = 0;
+    for (const auto& f : seen[0]) cookie_fields += f.name() == http::field::cookie;
+    BOOST_TEST(cookie_fields == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(content_length_that_disagrees_with_data_is_refused) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address()));
+    using namespace raw_h2;
+    connection h2(proxy.port());
+    for (const auto& [id, declared, sent] : std::vector<std::tuple<std::uint32_t, std::string, std::string>>{
+             {1, "10", "12345"}, {3, "2", "12345"}}) {
+        BOOST_TEST_CONTEXT("content-length " << declared << ", DATA of " << sent.size()) {
+            h2.send(frame(headers, end_headers, id, request_block("POST", "/upload", {{"content-length", declared}})) +
+                    frame(data, end_stream, id, sent));
+            auto rst = h2.until([&](const received_frame& f) { return f.stream == id && (f.type == rst_stream || f.type == headers); });
+            BOOST_REQUIRE(rst.has_value());
+            BOOST_TEST(rst->type == rst_stream);  // no answer: the stream is reset
+            BOOST_TEST(rst->error_code() == 0x1u);  // PROTOCOL_ERROR (RFC 9113 §8.1.1)
+        }
+    }
+    // Only those streams: the connection still serves.
+    h2.send(frame(headers, end_stream | end_headers, 5, request_block("GET", "/users/5")));
+    auto ok = h2.until([](const received_frame& f) { return is_headers_on(f, 5); });
+    BOOST_TEST(ok.has_value());
+    int uploads_answered = 0;
+    for (const auto& r : backend.received()) uploads_answered += r.target() == "/upload";
+    BOOST_TEST(uploads_answered == 0);  // no backend saw a whole, wrong request
+}
+
+BOOST_AUTO_TEST_CASE(drain_refuses_new_streams) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) { return held_echo(req, release); });
+    running_proxy proxy(proxy_config(backend.address()));
+    using namespace raw_h2;
+    connection h2(proxy.port());
+    h2.send(frame(headers, end_stream | end_headers, 1, request_block("GET", "/users/1")));
+    BOOST_REQUIRE(eventually([&] { return backend.in_flight() == 1; }));
+    proxy.get().drain();
+    auto g = h2.until([](const received_frame& f) { return f.type == goaway; });
+    BOOST_REQUIRE(g.has_value());
+    BOOST_TEST(g->error_code() == 0u);          // NO_ERROR: a graceful goodbye
+    BOOST_TEST(g->goaway_last_stream() == 1u);  // stream 1 will be processed; nothing after it
+    h2.send(frame(headers, end_stream | end_headers, 3, request_block("GET", "/users/3")));
+    release = true;
+    BOOST_TEST(h2.until([](const received_frame& f) { return is_headers_on(f, 1); }).has_value());
+    BOOST_TEST(!h2.until([](const received_frame&) { return false; }).has_value());  // closed once stream 1 is done
+    for (const auto& f : h2.seen()) BOOST_TEST(!is_headers_on(f, 3));
+    BOOST_TEST(backend.requests() == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

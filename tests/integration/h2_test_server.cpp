@@ -62,6 +62,7 @@ struct server_stream {
     h2_seen_request request;
     std::string response_body;
     std::size_t sent = 0;
+    std::vector<std::pair<std::string, std::string>> trailers;  // sent after the body, ending the stream
 };
 
 class server_connection : public std::enable_shared_from_this<server_connection> {
@@ -86,6 +87,7 @@ private:
 
     void request_complete(std::int32_t id);
     void answer(std::int32_t id, const h2_reply& reply);
+    void answer_later(std::int32_t id, h2_reply reply, std::chrono::milliseconds wait);
     void read();
     void flush();
 
@@ -187,13 +189,23 @@ int server_connection::on_stream_close(nghttp2_session*, int32_t id, uint32_t, v
     return 0;
 }
 
-ssize_t server_connection::read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
-                                     nghttp2_data_source* source, void*) {
+ssize_t server_connection::read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
+                                     uint32_t* flags, nghttp2_data_source* source, void*) {
     auto* st = static_cast<server_stream*>(source->ptr);
     const std::size_t n = std::min(length, st->response_body.size() - st->sent);
     std::memcpy(buf, st->response_body.data() + st->sent, n);
     st->sent += n;
-    if (st->sent == st->response_body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->sent == st->response_body.size()) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (!st->trailers.empty()) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            std::vector<nghttp2_nv> nva;
+            for (auto& [name, value] : st->trailers)
+                nva.push_back({(uint8_t*)name.data(), (uint8_t*)value.data(), name.size(), value.size(),
+                               NGHTTP2_NV_FLAG_NONE});
+            nghttp2_submit_trailer(session, id, nva.data(), nva.size());
+        }
+    }
     return static_cast<ssize_t>(n);
 }
 
@@ -207,13 +219,23 @@ void server_connection::request_complete(std::int32_t id) {
     }
     h2_reply reply = srv_.handler(it->second.request);
     if (reply.silent) return;
-    if (reply.delay.count() == 0) {
+    if (reply.delay.count() == 0 && !reply.hold) {
         answer(id, reply);
         return;
     }
-    auto timer = std::make_shared<asio::steady_timer>(srv_.io, reply.delay);
-    timer->async_wait([self = shared_from_this(), timer, id, reply](boost::system::error_code ec) {
+    const auto wait = reply.delay;
+    answer_later(id, std::move(reply), wait);
+}
+
+// After `wait`, and then once the reply's hold (if any) lets go.
+void server_connection::answer_later(std::int32_t id, h2_reply reply, std::chrono::milliseconds wait) {
+    auto timer = std::make_shared<asio::steady_timer>(srv_.io, wait);
+    timer->async_wait([self = shared_from_this(), timer, id, reply = std::move(reply)](boost::system::error_code ec) mutable {
         if (ec) return;
+        if (reply.hold && !reply.hold()) {
+            self->answer_later(id, std::move(reply), std::chrono::milliseconds(2));
+            return;
+        }
         self->answer(id, reply);
         self->flush();
     });
@@ -227,8 +249,9 @@ void server_connection::answer(std::int32_t id, const h2_reply& reply) {
         socket_.close(ignored);
         return;
     }
-    if (reply.reset) {
-        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+    if (reply.reset || reply.refuse) {
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id,
+                                  reply.refuse ? NGHTTP2_REFUSED_STREAM : NGHTTP2_INTERNAL_ERROR);
         return;
     }
     if (reply.interim_103) {
@@ -245,6 +268,7 @@ void server_connection::answer(std::int32_t id, const h2_reply& reply) {
     for (auto& [n, v] : fields)
         nva.push_back({(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
     it->second.response_body = reply.body;
+    it->second.trailers = reply.trailers;
     nghttp2_data_provider provider{};
     provider.source.ptr = &it->second;
     provider.read_callback = read_body;
@@ -325,6 +349,7 @@ int h2_test_server::requests() const { return impl_->requests_.load(); }
 int h2_test_server::max_concurrent_streams_seen() const { return impl_->max_concurrent_.load(); }
 int h2_test_server::resets_received() const { return impl_->resets_received_.load(); }
 int h2_test_server::goaways_received() const { return impl_->goaways_received_.load(); }
+int h2_test_server::streams_open() const { return impl_->concurrent_.load(); }
 
 std::vector<h2_seen_request> h2_test_server::received() const {
     std::lock_guard lock(impl_->mutex);

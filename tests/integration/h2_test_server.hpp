@@ -33,12 +33,17 @@ struct h2_seen_request {
 struct h2_reply {
     unsigned status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;
+    std::string body;  // not empty when `trailers` are set
+    std::vector<std::pair<std::string, std::string>> trailers;  // a HEADERS frame after the body
     std::chrono::milliseconds delay{0};
     bool silent = false;       // never answer
     bool reset = false;        // RST_STREAM(INTERNAL_ERROR) instead of an answer
     bool interim_103 = false;  // a 103 Early Hints before the answer
     bool drop_connection = false;  // close the TCP connection instead of answering
+    bool refuse = false;       // RST_STREAM(REFUSED_STREAM): "never processed, safe to send again"
+    // Answer only once this returns true (polled every 2 ms): holds a stream
+    // open until the test has seen what it waits for.
+    std::function<bool()> hold;
 };
 
 using h2_handler = std::function<h2_reply(const h2_seen_request&)>;
@@ -76,6 +81,7 @@ public:
     int max_concurrent_streams_seen() const;
     int resets_received() const;
     int goaways_received() const;
+    int streams_open() const;  // streams whose request arrived and that are not answered or reset yet
     std::vector<h2_seen_request> received() const;
 
     struct impl;  // public so the nghttp2 callbacks in the .cpp can reach it

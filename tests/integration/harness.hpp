@@ -133,6 +133,16 @@ public:
         return r.bytes;
     }
 
+    // Like read_some, but the server closing (EOF or reset) is an answer: 0.
+    std::size_t read_some_or_close(asio::mutable_buffer into) {
+        if (buffer_.size() != 0) return read_some(into);
+        auto r = bounded([&](auto done) { socket_.async_read_some(into, done); });
+        if (r.timed_out) BOOST_FAIL("read timed out after " << timeout_.count() << " ms");
+        if (r.ec == asio::error::eof || r.ec == asio::error::connection_reset) return 0;
+        require(r, "read");
+        return r.bytes;
+    }
+
     // Everything until the server closes; a server that keeps the connection
     // open past the deadline fails the test.
     std::string read_until_close() {

@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <future>
 
 using namespace batchgate;
@@ -53,9 +54,10 @@ BOOST_AUTO_TEST_CASE(metrics_follow_traffic) {
 }
 
 BOOST_AUTO_TEST_CASE(readiness_ends_when_draining_begins) {
-    test_backend backend([](const request_type& req) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
         auto r = echo(req);
-        r.delay = std::chrono::milliseconds(500);
+        r.hold = [&] { return release.load(); };
         return r;
     });
     running_proxy proxy(proxy_config(backend.address(), "", "admin: {address: 127.0.0.1:0}\n"));
@@ -69,6 +71,7 @@ BOOST_AUTO_TEST_CASE(readiness_ends_when_draining_begins) {
     BOOST_TEST_REQUIRE(eventually([&] { return backend.in_flight() == 1; }));  // busy is in flight
     proxy.get().drain();
     BOOST_TEST(admin.request(make_request(http::verb::get, "/readyz")).result_int() == 503u);
+    release = true;
     BOOST_TEST(busy.get() == 200u);
 }
 

@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <future>
 
 using namespace batchgate;
@@ -163,9 +164,10 @@ BOOST_AUTO_TEST_CASE(concurrent_clients_share_a_bounded_pool) {
 }
 
 BOOST_AUTO_TEST_CASE(queue_timeout_gives_503) {
-    test_backend backend([](const request_type& req) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
         auto r = echo(req);
-        if (req.target() == "/slow") r.delay = std::chrono::milliseconds(1500);
+        if (req.target() == "/slow") r.hold = [&] { return release.load(); };
         return r;
     });
     running_proxy proxy(proxy_config(backend.address(), "    max_connections: 1\n    queue_timeout: 200ms\n"));
@@ -179,6 +181,7 @@ BOOST_AUTO_TEST_CASE(queue_timeout_gives_503) {
     BOOST_TEST(res.result_int() == 503u);
     BOOST_TEST(res[http::field::content_type] == "application/problem+json");
     BOOST_TEST(res.body().find("every connection busy") != std::string::npos);
+    release = true;
     BOOST_TEST(slow.get() == 200u);
 }
 

@@ -116,19 +116,48 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
 
 }  // namespace
 
+void tls_sni_log::record(std::string name) {
+    std::lock_guard lock(mutex_);
+    names_.push_back(std::move(name));
+}
+
+std::vector<std::string> tls_sni_log::names() const {
+    std::lock_guard lock(mutex_);
+    return names_;
+}
+
+namespace {
+
+// OpenSSL calls the server-name callback on every ClientHello, whether it
+// carries the extension or not, so each handshake leaves one entry.
+int record_server_name(SSL* ssl, int*, void* arg) {
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    static_cast<tls_sni_log*>(arg)->record(name ? name : "");
+    return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace
+
 std::shared_ptr<boost::asio::ssl::context> tls_server_context(const test_certificate& cert,
-                                                              std::vector<std::string> alpn) {
+                                                              std::vector<std::string> alpn,
+                                                              std::shared_ptr<tls_sni_log> sni) {
     namespace ssl = boost::asio::ssl;
-    // The context owns the list the callback reads: keep them together.
+    // The context owns what its callbacks read: keep them together.
     struct holder {
         ssl::context ctx{ssl::context::tls_server};
         std::vector<std::string> alpn;
+        std::shared_ptr<tls_sni_log> sni;
     };
     auto h = std::make_shared<holder>();
     h->alpn = std::move(alpn);
+    h->sni = std::move(sni);
     h->ctx.use_certificate_chain(boost::asio::buffer(cert.cert_pem()));
     h->ctx.use_private_key(boost::asio::buffer(cert.key_pem()), ssl::context::pem);
     SSL_CTX_set_alpn_select_cb(h->ctx.native_handle(), select_alpn, &h->alpn);
+    if (h->sni) {
+        SSL_CTX_set_tlsext_servername_callback(h->ctx.native_handle(), record_server_name);
+        SSL_CTX_set_tlsext_servername_arg(h->ctx.native_handle(), h->sni.get());
+    }
     return std::shared_ptr<ssl::context>(h, &h->ctx);
 }
 

@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,23 @@ private:
     std::string cert_pem_, key_pem_, cert_file_, key_file_;
 };
 
+// The server names (SNI) clients sent, one entry per handshake, "" for a
+// ClientHello without the extension. Filled from the server's thread.
+class tls_sni_log {
+public:
+    void record(std::string name);
+    std::vector<std::string> names() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::string> names_;
+};
+
 // A server context presenting `cert`; during the handshake it picks the
 // first protocol the client offers that is in `alpn` ("h2", "http/1.1"), or
-// none at all.
+// none at all, and records the SNI in `sni` when given.
 std::shared_ptr<boost::asio::ssl::context> tls_server_context(const test_certificate& cert,
-                                                              std::vector<std::string> alpn);
+                                                              std::vector<std::string> alpn,
+                                                              std::shared_ptr<tls_sni_log> sni = {});
 
 }  // namespace batchgate::test

@@ -5,12 +5,16 @@
 #include "tests/integration/test_backend.hpp"
 #include "tests/integration/test_tls.hpp"
 
+#include "proxy/metrics.hpp"
 #include "proxy/tls_context.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <openssl/ssl.h>
+
+#include <chrono>
+#include <functional>
 
 using namespace batchgate;
 using namespace batchgate::test;
@@ -32,29 +36,83 @@ std::string tls_config(const std::string& backend, const test_certificate& cert)
 }
 
 // A client TLS stream that trusts only the test certificate and offers `alpn`
-// (wire format; empty: no ALPN extension).
+// (wire format; empty: no ALPN extension). Its connect, handshake and
+// requests run asynchronously for at most `limit`, so a stuck server fails
+// the test instead of hanging it.
 struct tls_client {
+    using error_code = boost::system::error_code;
     std::shared_ptr<asio::io_context> io = std::make_shared<asio::io_context>();
     asio::ssl::context ctx{asio::ssl::context::tls_client};
     std::optional<byte_stream::tls_stream> stream;
+    std::chrono::milliseconds limit{10'000};
 
-    tls_client(std::uint16_t port, const test_certificate& cert, std::string_view alpn) {
+    // `configure` adjusts the context before the handshake (protocol versions).
+    tls_client(std::uint16_t port, const test_certificate& cert, std::string_view alpn,
+               const std::function<void(SSL_CTX*)>& configure = {}) {
         ctx.load_verify_file(cert.cert_file());
         ctx.set_verify_mode(asio::ssl::verify_peer);
         if (!alpn.empty())
             SSL_CTX_set_alpn_protos(ctx.native_handle(), reinterpret_cast<const unsigned char*>(alpn.data()),
                                     static_cast<unsigned>(alpn.size()));
+        if (configure) configure(ctx.native_handle());
         stream.emplace(beast::tcp_stream(*io), ctx);
         SSL_set_tlsext_host_name(stream->native_handle(), "localhost");
         stream->set_verify_callback(asio::ssl::host_name_verification("localhost"));
-        beast::get_lowest_layer(*stream).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-        stream->handshake(asio::ssl::stream_base::client);
+        error_code ec;
+        beast::get_lowest_layer(*stream).async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                                       [&](error_code e) { ec = e; });
+        run("TLS client connect");
+        BOOST_REQUIRE_MESSAGE(!ec, "connect failed: " << ec.message());
     }
+
+    // The handshake's outcome (the test decides whether a failure is right).
+    error_code handshake() {
+        error_code ec = asio::error::would_block;
+        stream->async_handshake(asio::ssl::stream_base::client, [&](error_code e) { ec = e; });
+        run("TLS handshake");
+        return ec;
+    }
+
     std::string selected() {
         const unsigned char* data = nullptr;
         unsigned int length = 0;
         SSL_get0_alpn_selected(stream->native_handle(), &data, &length);
         return {reinterpret_cast<const char*>(data), length};
+    }
+
+    http::response<http::string_body> request(http::request<http::string_body> req) {
+        req.set(http::field::host, "localhost");
+        req.prepare_payload();
+        error_code ec;
+        http::async_write(*stream, req, [&](error_code e, std::size_t) { ec = e; });
+        run("HTTP/1.1 write over TLS");
+        BOOST_REQUIRE_MESSAGE(!ec, "write failed: " << ec.message());
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::async_read(*stream, buffer, res, [&](error_code e, std::size_t) { ec = e; });
+        run("HTTP/1.1 read over TLS");
+        BOOST_REQUIRE_MESSAGE(!ec, "read failed: " << ec.message());
+        return res;
+    }
+
+private:
+    void run(const char* what) {
+        io->restart();
+        io->run_for(limit);
+        if (!io->stopped()) {
+            beast::get_lowest_layer(*stream).cancel();
+            io->restart();
+            io->run();
+            BOOST_FAIL(what << " did not finish within " << limit.count() << " ms");
+        }
+    }
+};
+
+// A connected, handshaken client: what the tests that are not about the handshake want.
+struct tls_session : tls_client {
+    tls_session(std::uint16_t port, const test_certificate& cert, std::string_view alpn) : tls_client(port, cert, alpn) {
+        const auto ec = handshake();
+        BOOST_REQUIRE_MESSAGE(!ec, "TLS handshake failed: " << ec.message());
     }
 };
 
@@ -69,7 +127,7 @@ BOOST_AUTO_TEST_CASE(alpn_h2_serves_http2_over_tls) {
     test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
-    tls_client tls(proxy.port(), cert, alpn_h2_and_http11);
+    tls_session tls(proxy.port(), cert, alpn_h2_and_http11);
     BOOST_TEST(tls.selected() == "h2");
     h2_test_client client(tls.io, byte_stream(std::move(*tls.stream)));
     auto r = client.get("/users/1");
@@ -84,15 +142,10 @@ BOOST_AUTO_TEST_CASE(alpn_http11_serves_http11_over_tls) {
     test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
-    tls_client tls(proxy.port(), cert, alpn_http11);
+    tls_session tls(proxy.port(), cert, alpn_http11);
     BOOST_TEST(tls.selected() == "http/1.1");
     for (int i = 0; i < 2; ++i) {  // keep-alive over TLS
-        auto req = make_request(http::verb::get, "/users/" + std::to_string(i));
-        req.set(http::field::host, "localhost");
-        http::write(*tls.stream, req);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        http::read(*tls.stream, buffer, res);
+        auto res = tls.request(make_request(http::verb::get, "/users/" + std::to_string(i)));
         BOOST_TEST(res.result_int() == 200u);
         BOOST_TEST(res.body() == "GET /users/" + std::to_string(i) + "\n");
     }
@@ -103,14 +156,9 @@ BOOST_AUTO_TEST_CASE(client_without_alpn_gets_http11) {
     test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     test_backend backend;
     running_proxy proxy(tls_config(backend.address(), cert));
-    tls_client tls(proxy.port(), cert, {});
+    tls_session tls(proxy.port(), cert, {});
     BOOST_TEST(tls.selected().empty());
-    auto req = make_request(http::verb::get, "/x");
-    req.set(http::field::host, "localhost");
-    http::write(*tls.stream, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(*tls.stream, buffer, res);
+    auto res = tls.request(make_request(http::verb::get, "/x"));
     BOOST_TEST(res.result_int() == 200u);
 }
 
@@ -121,7 +169,7 @@ BOOST_AUTO_TEST_CASE(cleartext_on_a_tls_port_is_dropped_and_others_still_served)
     client plain(proxy.port(), 5000);
     plain.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     BOOST_TEST(plain.closed_by_server());
-    tls_client tls(proxy.port(), cert, alpn_h2_and_http11);
+    tls_session tls(proxy.port(), cert, alpn_h2_and_http11);
     BOOST_TEST(tls.selected() == "h2");
 }
 
@@ -142,6 +190,43 @@ BOOST_AUTO_TEST_CASE(mismatched_key_fails_at_start_up) {
     test_certificate one("localhost", {"DNS:localhost"});
     test_certificate two("localhost", {"DNS:localhost"});
     BOOST_CHECK_THROW(make_listener_tls_context(tls_files{one.cert_file(), two.key_file()}), std::runtime_error);
+}
+
+BOOST_AUTO_TEST_CASE(tls_below_1_2_is_refused) {
+    test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
+    test_backend backend;
+    running_proxy proxy(tls_config(backend.address(), cert));
+    const auto before = metrics_registry::global().limit_breaches(limit_kind::tls_handshake);
+    for (int old_version : {TLS1_VERSION, TLS1_1_VERSION}) {
+        BOOST_TEST_CONTEXT("client offers at most " << std::hex << old_version) {
+            tls_client old(proxy.port(), cert, alpn_http11, [old_version](SSL_CTX* c) {
+                SSL_CTX_set_security_level(c, 0);  // let this OpenSSL offer the old versions at all
+                SSL_CTX_set_min_proto_version(c, TLS1_VERSION);
+                SSL_CTX_set_max_proto_version(c, old_version);
+            });
+            BOOST_TEST(old.handshake().failed());
+        }
+    }
+    BOOST_TEST(eventually([&] { return metrics_registry::global().limit_breaches(limit_kind::tls_handshake) == before + 2; }));
+    // TLS 1.2 exactly is accepted.
+    tls_client current(proxy.port(), cert, alpn_http11, [](SSL_CTX* c) { SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION); });
+    BOOST_TEST(!current.handshake().failed());
+    BOOST_TEST(SSL_version(current.stream->native_handle()) == TLS1_2_VERSION);
+    BOOST_TEST(current.request(make_request(http::verb::get, "/v")).result_int() == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(tls_handshake_timeout_closes_the_connection) {
+    test_certificate cert("localhost", {"DNS:localhost", "IP:127.0.0.1"});
+    test_backend backend;
+    running_proxy proxy(tls_config(backend.address(), cert) + "limits: {header_timeout: 300ms}\n");
+    const auto before = metrics_registry::global().limit_breaches(limit_kind::tls_handshake);
+    const auto start = std::chrono::steady_clock::now();
+    client silent(proxy.port(), 10000);  // connects and never says ClientHello
+    BOOST_TEST(silent.closed_by_server());
+    const auto waited = std::chrono::steady_clock::now() - start;
+    BOOST_TEST(waited >= std::chrono::milliseconds(250));  // the timeout, not some other refusal
+    BOOST_TEST(waited < std::chrono::seconds(5));           // limits.header_timeout, not a default
+    BOOST_TEST(eventually([&] { return metrics_registry::global().limit_breaches(limit_kind::tls_handshake) == before + 1; }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
