@@ -7,6 +7,7 @@
 // starts from a default-constructed struct and overrides what the file sets.
 #include "proxy/config.hpp"
 #include "proxy/backend_tls.hpp"
+#include "proxy/config_keys.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -237,8 +238,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 // The key the user most likely meant, if one is close enough to suggest.
-std::optional<std::string_view> closest_key(std::string_view typed,
-                                            std::initializer_list<std::string_view> known) {
+std::optional<std::string_view> closest_key(std::string_view typed, config_keys::key_list known) {
     // Two edits for short words, a third of the word for long ones
     // ("max_header_size" → "max_header_bytes"); further away is another word.
     const std::size_t limit = std::max<std::size_t>(2, typed.size() / 3);
@@ -260,7 +260,7 @@ class loader;
 // the keys are names chosen by the user) unknown keys.
 class map_reader {
 public:
-    map_reader(const loader& l, const field& map, std::initializer_list<std::string_view> known);
+    map_reader(const loader& l, const field& map, config_keys::key_list known);
     // Keys are user-chosen names (the backends map): no unknown-key check.
     map_reader(const loader& l, const field& map);
 
@@ -279,7 +279,7 @@ public:
     const std::vector<map_entry>& entries() const { return entries_; }
 
 private:
-    void read(const loader& l, const std::initializer_list<std::string_view>* known);
+    void read(const loader& l, const config_keys::key_list* known);
 
     field self_;
     std::vector<map_entry> entries_;                        // in file order
@@ -471,14 +471,14 @@ private:
     std::string source_;
 };
 
-map_reader::map_reader(const loader& l, const field& map, std::initializer_list<std::string_view> known)
+map_reader::map_reader(const loader& l, const field& map, config_keys::key_list known)
     : self_(map) {
     read(l, &known);
 }
 
 map_reader::map_reader(const loader& l, const field& map) : self_(map) { read(l, nullptr); }
 
-void map_reader::read(const loader& l, const std::initializer_list<std::string_view>* known) {
+void map_reader::read(const loader& l, const config_keys::key_list* known) {
     if (!self_.node.IsMap()) l.fail(self_, "expected a map, got " + describe(self_.node));
     for (auto it = self_.node.begin(); it != self_.node.end(); ++it) {
         // Copies, not references: yaml-cpp iterators hand out temporaries.
@@ -504,9 +504,7 @@ void map_reader::read(const loader& l, const std::initializer_list<std::string_v
 }
 
 void loader::read_config(const field& root, config& c) const {
-    const map_reader top(*this, root,
-                         {"workers", "listen", "admin", "batch", "limits", "http2", "trusted_proxies", "routes",
-                          "backends", "drain_timeout", "access_log"});
+    const map_reader top(*this, root, config_keys::top);
     if (const auto f = top.get("workers")) c.workers = static_cast<unsigned>(whole(*f, 0, 1024));
     bound_addresses bound;
     read_listeners(top, bound, c);
@@ -531,13 +529,13 @@ void loader::claim(bound_addresses& bound, const host_port& address, const field
 void loader::read_listeners(const map_reader& top, bound_addresses& bound, config& c) const {
     for (const field& item :
          required_list(top, "listen", "add a listener such as '- address: 127.0.0.1:8080'")) {
-        const map_reader m(*this, item, {"address", "tls"});
+        const map_reader m(*this, item, config_keys::listener);
         listener_config listener;
         const field address = required(m, "address");
         listener.address = listen_address(address);
         claim(bound, listener.address, address);
         if (const auto tls = m.get("tls")) {
-            const map_reader t(*this, *tls, {"cert", "key"});
+            const map_reader t(*this, *tls, config_keys::listener_tls);
             const field cert = required(t, "cert");
             const field key = required(t, "key");
             listener.tls = tls_files{readable_file(cert), readable_file(key)};
@@ -547,7 +545,7 @@ void loader::read_listeners(const map_reader& top, bound_addresses& bound, confi
 }
 
 void loader::read_admin(const field& f, bound_addresses& bound, admin_config& admin) const {
-    const map_reader m(*this, f, {"address"});
+    const map_reader m(*this, f, config_keys::admin);
     if (const auto a = m.get("address")) {
         admin.address = listen_address(*a);
         claim(bound, *admin.address, *a);
@@ -555,10 +553,7 @@ void loader::read_admin(const field& f, bound_addresses& bound, admin_config& ad
 }
 
 void loader::read_batch(const field& f, batch_config& batch) const {
-    const map_reader m(*this, f,
-                       {"path", "max_items", "max_body_bytes", "max_parallel", "deadline",
-                        "max_item_response_bytes", "forward_headers", "max_json_depth", "max_xml_depth",
-                        "max_xml_attributes"});
+    const map_reader m(*this, f, config_keys::batch);
     if (const auto v = m.get("path")) batch.path = url_path(*v, "path");
     if (const auto v = m.get("max_items")) batch.max_items = count(*v, 1);
     if (const auto v = m.get("max_body_bytes")) batch.max_body_bytes = size(*v);
@@ -606,10 +601,7 @@ std::string loader::readable_file(const field& f) const {
 }
 
 void loader::read_http2(const field& f, http2_config& http2) const {
-    const map_reader m(*this, f,
-                       {"max_concurrent_streams", "max_header_list_size", "initial_window_size",
-                        "connection_window_size", "max_batch_items_in_flight", "reset_burst", "reset_rate",
-                        "settings_timeout"});
+    const map_reader m(*this, f, config_keys::http2);
     constexpr std::uint64_t max_window = 0x7fffffff;  // RFC 9113 §6.9.1
     if (const auto v = m.get("max_concurrent_streams"))
         http2.max_concurrent_streams = static_cast<std::uint32_t>(count(*v, 1, 0x7fffffff));
@@ -631,9 +623,7 @@ void loader::read_http2(const field& f, http2_config& http2) const {
 }
 
 void loader::read_limits(const field& f, limits_config& limits) const {
-    const map_reader m(*this, f,
-                       {"max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout", "read_timeout",
-                        "send_timeout", "max_connections"});
+    const map_reader m(*this, f, config_keys::limits);
     if (const auto v = m.get("max_header_bytes")) limits.max_header_bytes = size(*v);
     if (const auto v = m.get("max_body_bytes")) limits.max_body_bytes = size(*v);
     if (const auto v = m.get("header_timeout")) limits.header_timeout = timeout(*v);
@@ -668,10 +658,7 @@ void loader::read_backends(const field& f, std::map<std::string, backend_config>
 }
 
 backend_config loader::read_backend(const std::string& name, const field& f) const {
-    const map_reader m(*this, f,
-                       {"endpoints", "protocol", "host", "max_connections", "max_in_flight", "queue_timeout",
-                        "connect_timeout", "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window",
-                        "tls", "retries"});
+    const map_reader m(*this, f, config_keys::backend);
     backend_config b;
     b.name = name;
     for (const field& item : required_list(m, "endpoints", "list HOST:PORT entries, e.g. [127.0.0.1:9001]"))
@@ -716,7 +703,7 @@ void loader::read_backend_tls(const map_reader& m, backend_config& b) const {
     if (!over_tls) return;
     b.tls.emplace();
     if (f) {
-        const map_reader t(*this, *f, {"ca", "verify", "sni"});
+        const map_reader t(*this, *f, config_keys::backend_tls);
         if (const auto v = t.get("ca")) b.tls->ca = readable_file(*v);  // relative to the config file, like listener certs
         if (const auto v = t.get("verify")) b.tls->verify = boolean(*v);
         if (const auto v = t.get("sni")) {
@@ -745,7 +732,7 @@ backend_protocol loader::protocol(const field& f) const {
 }
 
 void loader::read_retries(const field& f, retry_config& retries) const {
-    const map_reader m(*this, f, {"attempts", "on"});
+    const map_reader m(*this, f, config_keys::retries);
     if (const auto v = m.get("attempts")) retries.attempts = static_cast<unsigned>(whole(*v, 1, 10));
     const auto on = m.get("on");
     if (!on) return;
@@ -776,7 +763,7 @@ void loader::read_routes(const field& f, const std::map<std::string, backend_con
                          std::vector<route_config>& out) const {
     std::map<std::string, std::string> prefixes;  // prefix → path of the route that has it
     for (const field& item : list(f)) {
-        const map_reader m(*this, item, {"prefix", "backend", "rewrite_prefix"});
+        const map_reader m(*this, item, config_keys::route);
         route_config route;
         const field prefix = required(m, "prefix");
         route.prefix = url_path(prefix, "prefix");

@@ -1,13 +1,17 @@
 // The YAML loader: a full valid config, defaults, and every class of error
 // with its exact "file:line:column: key.path: message".
 #include "proxy/config.hpp"
+#include "proxy/config_keys.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -404,6 +408,50 @@ BOOST_AUTO_TEST_CASE(example_config_loads) {
     BOOST_TEST(users.retries.on_reset == backend_defaults.retries.on_reset);
     BOOST_TEST(users.retries.on_timeout == backend_defaults.retries.on_timeout);
     BOOST_TEST(users.retries.on_status == backend_defaults.retries.on_status, boost::test_tools::per_element());
+}
+
+// The example is where users learn the keys: every key the loader accepts is
+// in it, set or commented out ("# host: ..."), in the right section.
+BOOST_AUTO_TEST_CASE(example_config_shows_every_key) {
+    std::ifstream in(source_dir() / "config" / "example.yaml");
+    BOOST_REQUIRE(in);
+    // Commented-out keys ("  # host: x", "  #   tls: {...}", "  # - address: x")
+    // become keys again; comment prose ("# Durations are ...") does not match.
+    const std::regex commented_key(R"(^( +)# ?( *)((- )?[a-z_]+:.*)$)");
+    std::string text, line;
+    while (std::getline(in, line)) text += std::regex_replace(line, commented_key, "$1$2$3") + "\n";
+    const YAML::Node root = YAML::Load(text);
+
+    auto keys_of = [](const YAML::Node& map) {
+        std::set<std::string> out;
+        for (const auto& entry : map) out.insert(entry.first.as<std::string>());
+        return out;
+    };
+    auto all_of = [](config_keys::key_list keys) { return std::set<std::string>(keys.begin(), keys.end()); };
+    auto union_over = [&](const YAML::Node& seq, const char* key) {
+        std::set<std::string> out;
+        for (const auto& item : seq)
+            if (!key) {
+                auto k = keys_of(item);
+                out.insert(k.begin(), k.end());
+            } else if (item[key]) {
+                auto k = keys_of(item[key]);
+                out.insert(k.begin(), k.end());
+            }
+        return out;
+    };
+    BOOST_TEST(keys_of(root) == all_of(config_keys::top), boost::test_tools::per_element());
+    BOOST_TEST(union_over(root["listen"], nullptr) == all_of(config_keys::listener), boost::test_tools::per_element());
+    BOOST_TEST(union_over(root["listen"], "tls") == all_of(config_keys::listener_tls), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(root["admin"]) == all_of(config_keys::admin), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(root["batch"]) == all_of(config_keys::batch), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(root["limits"]) == all_of(config_keys::limits), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(root["http2"]) == all_of(config_keys::http2), boost::test_tools::per_element());
+    BOOST_TEST(union_over(root["routes"], nullptr) == all_of(config_keys::route), boost::test_tools::per_element());
+    const YAML::Node users = root["backends"]["users"];  // the backend with every key spelled out
+    BOOST_TEST(keys_of(users) == all_of(config_keys::backend), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(users["tls"]) == all_of(config_keys::backend_tls), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(users["retries"]) == all_of(config_keys::retries), boost::test_tools::per_element());
 }
 
 // ---------------------------------------------------------------------------
