@@ -81,11 +81,18 @@ bool prefers_minimal(const http::fields& headers) {
 }
 
 // The batch request's own headers that every item inherits (batch.forward_headers).
-http::fields inherited_headers(const http::fields& request, const batch_config& batch) {
+// X-Request-Id is the batch's request id (the client's when sane, else the
+// generated one): what the access log says is what every backend sees.
+http::fields inherited_headers(const http::fields& request, const batch_config& batch, std::string_view request_id) {
     http::fields out;
-    for (const auto& name : batch.forward_headers)
+    for (const auto& name : batch.forward_headers) {
+        if (beast::iequals(name, "x-request-id")) {
+            if (!request_id.empty()) out.set("X-Request-Id", request_id);
+            continue;
+        }
         for (auto range = request.equal_range(name); range.first != range.second; ++range.first)
             out.insert(name, range.first->value());
+    }
     return out;
 }
 
@@ -233,7 +240,7 @@ private:
                 for (const auto& r : results) pending += writer.entry(r);
                 co_return co_await write_piece(pending, false);
             };
-            fanout_input input{batch, *scope_.routing, scope_.client, inherited_headers(headers_, cfg_.batch),
+            fanout_input input{batch, *scope_.routing, scope_.client, inherited_headers(headers_, cfg_.batch, scope_.request_id),
                                std::chrono::steady_clock::now() + cfg_.batch.deadline, scope_.connection_items};
             stats = co_await run_fanout(std::move(input), cancel, std::move(sink));
         }

@@ -358,8 +358,8 @@ private:
     std::vector<h2_header> headers_for(const h2_backend_pool::slot& got) const {
         http::fields fields;
         build_forwarded_request_headers(*request_.headers, fields, scope_.client, got.authority);
-        if (fields.count("x-request-id") == 0 && !scope_.request_id.empty())
-            fields.set("X-Request-Id", scope_.request_id);
+        // The client's id only when sane (request_id_for), else the generated one.
+        if (!scope_.request_id.empty()) fields.set("X-Request-Id", scope_.request_id);
         auto out = to_h2_request_headers(request_.method_text, got.scheme, got.authority, match_.target, fields);
         if (request_.has_body && request_.content_length)
             out.push_back({"content-length", std::to_string(*request_.content_length)});

@@ -1,6 +1,7 @@
 #include "proxy/http1_exchange_io.hpp"
 
 #include "proxy/http_semantics.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/read_deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -101,8 +102,14 @@ asio::awaitable<bool> http1_response_sink::send_continue() {
     continue_sent_ = true;
     client_.expires_after(send_timeout_);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), use_tuple);
-    if (ec) complete_ = false;
-    co_return !ec;
+    co_return written(ec);
+}
+
+bool http1_response_sink::written(boost::system::error_code ec) {
+    if (!ec) return true;
+    if (ec == beast::error::timeout) metrics_registry::global().limit_breached(limit_kind::send_timeout);
+    complete_ = false;
+    return false;
 }
 
 bool http1_response_sink::decide_keep_alive(http::fields&, bool framed) {
@@ -136,8 +143,7 @@ asio::awaitable<bool> http1_response_sink::send_head(response_head head) {
     if (!head.no_body) co_return true;  // the head goes out with the first body bytes: one write, not two
     client_.expires_after(send_timeout_);
     auto [ec, n] = co_await http::async_write_header(client_, *serializer_, use_tuple);
-    if (ec) complete_ = false;
-    co_return !ec;
+    co_return written(ec);
 }
 
 asio::awaitable<bool> http1_response_sink::send_data(std::span<const char> bytes, bool last) {
@@ -152,8 +158,7 @@ asio::awaitable<bool> http1_response_sink::send_data(std::span<const char> bytes
     auto [ec, n] = co_await http::async_write(client_, *serializer_, use_tuple);
     if (ec == http::error::need_buffer) ec = {};
     bytes_ += bytes.size();
-    if (ec) complete_ = false;
-    co_return !ec;
+    co_return written(ec);
 }
 
 asio::awaitable<bool> http1_response_sink::send_answer(response_head head, std::string body) {
@@ -166,8 +171,7 @@ asio::awaitable<bool> http1_response_sink::send_answer(response_head head, std::
     bytes_ += res.body().size();
     client_.expires_after(send_timeout_);
     auto [ec, n] = co_await http::async_write(client_, res, use_tuple);
-    if (ec) complete_ = false;
-    co_return !ec;
+    co_return written(ec);
 }
 
 std::shared_ptr<void> http1_response_sink::watch_client(cancel_scope& scope) {

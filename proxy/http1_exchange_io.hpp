@@ -66,6 +66,9 @@ public:
 
 private:
     bool decide_keep_alive(http::fields& fields, bool framed);
+    // After a write: false on failure, which ends the answer; a write past
+    // limits.send_timeout is also counted as that limit's breach.
+    bool written(boost::system::error_code ec);
 
     byte_stream& client_;
     const request_body_source& body_;

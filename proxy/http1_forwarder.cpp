@@ -213,7 +213,8 @@ private:
         out.target(match_.target);
         out.version(11);
         build_forwarded_request_headers(*req_.headers, out, scope_.client, conn_.host_header());
-        if (out.count("x-request-id") == 0) out.set("X-Request-Id", scope_.request_id);
+        // The client's id only when sane (request_id_for), else the generated one.
+        if (!scope_.request_id.empty()) out.set("X-Request-Id", scope_.request_id);
         const bool body_follows = req_.has_body && !body_.done();
         if (req_.content_length && (*req_.content_length > 0 || body_follows))
             out.content_length(*req_.content_length);

@@ -93,7 +93,9 @@ asio::awaitable<exchange_summary> refuse_head(byte_stream& stream, const head_re
     exchange_summary summary;
     auto res = make_problem(refusal.status, refusal.detail, 11, false);
     stream.expires_after(send_timeout);
-    co_await http::async_write(stream, res, use_tuple);  // a client that cannot take it is closed anyway
+    // A client that cannot take it is closed anyway; one that stalls is counted.
+    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    if (ec == beast::error::timeout) metrics_registry::global().limit_breached(limit_kind::send_timeout);
     summary.status = static_cast<unsigned>(refusal.status);
     summary.response_bytes = res.body().size();
     co_return summary;

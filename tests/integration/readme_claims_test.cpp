@@ -191,13 +191,8 @@ BOOST_AUTO_TEST_CASE(limits_send_timeout_closes_a_client_that_does_not_read) {
     BOOST_TEST(raw.size() < body_size);
 }
 
-#if 0
-// FALSE CLAIM: PRODUCT.md §6 "every breach has a clear status and a metric";
-// batchgate_limit_breaches_total has a limit="send_timeout" series
-// (limit_kind::send_timeout), but only the HTTP/2 front end counts it
-// (h2_frontend.cpp:231). An HTTP/1.1 write that hits limits.send_timeout
-// (http1_exchange_io.cpp send_data/send_head/send_answer: the tcp_stream
-// timeout) closes the connection without counting a breach.
+// PRODUCT.md §6: every breach has a metric; an HTTP/1.1 write past
+// limits.send_timeout counts limit="send_timeout" (HTTP/2 always did).
 BOOST_AUTO_TEST_CASE(limits_send_timeout_breach_is_counted_on_http1) {
     constexpr std::size_t body_size = 16 * 1024 * 1024;
     test_backend backend([](const request_type&) {
@@ -214,7 +209,6 @@ BOOST_AUTO_TEST_CASE(limits_send_timeout_breach_is_counted_on_http1) {
     BOOST_TEST_REQUIRE(eventually([&] { return sessions(proxy) == 0; }, 15s));
     BOOST_TEST(metrics.limit_breaches(limit_kind::send_timeout) == before + 1);
 }
-#endif
 
 // README, keys table: "limits.max_connections | client connections open at
 // once; past it accepting pauses (the kernel backlog holds the rest)".
@@ -378,17 +372,9 @@ BOOST_AUTO_TEST_CASE(x_request_id_sane_is_passed_on) {
     BOOST_TEST(is_hex16(std::string(backend.received().back()["x-request-id"])));
 }
 
-#if 0
-// FALSE CLAIM: README Decisions → Forwarding: an X-Request-Id that is not
-// sane (over 128 characters, or with a space, tab or non-ASCII byte) is
-// replaced by a generated one. It reaches the backend unchanged:
-// build_forwarded_request_headers (forwarding.cpp:73-89) copies every
-// client header except hop-by-hop and forwarding ones, so
-// http1_forwarder.cpp:216 (`if (out.count("x-request-id") == 0) out.set(...)`)
-// never installs scope_.request_id (the generated one, also the access log's
-// request_id); h2_forwarder.cpp:361 does the same for h2 backends. Fix: set
-// X-Request-Id to scope_.request_id unconditionally (it equals the client's
-// when that one is sane).
+// README Decisions → Forwarding: an X-Request-Id that is not sane (over 128
+// characters, or with a space, tab or non-ASCII byte) is replaced by a
+// generated one, the access log's request_id.
 BOOST_AUTO_TEST_CASE(x_request_id_over_long_or_invisible_is_replaced) {
     test_backend backend;
     running_proxy proxy(proxy_config(backend.address()));
@@ -402,18 +388,9 @@ BOOST_AUTO_TEST_CASE(x_request_id_over_long_or_invisible_is_replaced) {
         BOOST_TEST(is_hex16(std::string(got["x-request-id"])), "sent '" << id << "', backend saw '" << got["x-request-id"] << "'");
     }
 }
-#endif
 
-#if 0
-// FALSE CLAIM: README Decisions → Forwarding: X-Request-Id is "generated
-// otherwise" (PRODUCT.md §3: the proxying rules hold for every sub-request).
-// A batch sent without X-Request-Id gets a generated request_id
-// (http1_frontend.cpp:148, the access log's), but its items reach the
-// backend with no X-Request-Id at all: items inherit only the batch
-// request's own headers (batch_handler.cpp:84 inherited_headers,
-// fanout.cpp:204 merge_headers) and nothing adds scope.request_id. Fix: put
-// scope_.request_id into fanout_input::inherited_headers when the batch
-// request has no sane X-Request-Id.
+// The same for batch items: a batch without X-Request-Id gets a generated
+// one, and every item carries it (x-request-id is in batch.forward_headers).
 BOOST_AUTO_TEST_CASE(x_request_id_is_generated_for_batch_items_too) {
     test_backend backend;
     running_proxy proxy(proxy_config(backend.address()));
@@ -426,7 +403,6 @@ BOOST_AUTO_TEST_CASE(x_request_id_is_generated_for_batch_items_too) {
     BOOST_TEST(is_hex16(std::string(got[0]["x-request-id"])), "backend saw '" << got[0]["x-request-id"] << "'");
     BOOST_TEST(got[0]["x-request-id"] == got[1]["x-request-id"]);  // one batch, one request id
 }
-#endif
 
 // README, Decisions → Request smuggling: "Obsolete line folding is replaced
 // by spaces by the parser, as RFC 9112 allows."
