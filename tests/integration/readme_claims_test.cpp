@@ -4,6 +4,7 @@
 // on 127.0.0.1. Each test is named after the claim it proves.
 #include "proxy/metrics.hpp"
 #include "tests/integration/batch_client.hpp"
+#include "tests/integration/child_process.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
 
@@ -15,25 +16,14 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
-#include <csignal>
-#include <fcntl.h>
-#include <fstream>
 #include <linux/sockios.h>
 #include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sstream>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#ifndef BATCHGATE_BINARY
-#define BATCHGATE_BINARY "batchgate"
-#endif
-
-extern char** environ;
 
 using namespace batchgate;
 using namespace batchgate::test;
@@ -56,80 +46,6 @@ bool readable_within(tcp::socket& s, int ms) {
 
 bool is_hex16(const std::string& s) {
     return s.size() == 16 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-// --- the real binary, for SIGHUP and the access log on stdout ---
-
-std::string temp_path(const std::string& stem) {
-    return "/tmp/batchgate-claims-" + stem + "-" + std::to_string(::getpid());
-}
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-std::string read_file(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-// Runs batchgate --config `cfg`: stdout to `out`, stderr to `err`.
-pid_t spawn_batchgate(const std::string& cfg, const std::string& out, const std::string& err) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string binary = BATCHGATE_BINARY;
-    std::string flag = "--config";
-    std::string file = cfg;
-    char* argv[] = {binary.data(), flag.data(), file.data(), nullptr};
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    BOOST_REQUIRE_EQUAL(rc, 0);
-    return pid;
-}
-
-int wait_exit(pid_t pid, int timeout_ms = 10000) {
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-        int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return -1;
-}
-
-// Kills the child at scope exit if a failed assertion left it running.
-struct child_guard {
-    pid_t pid;
-    ~child_guard() {
-        if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    }
-};
-
-std::uint16_t listening_port(const std::string& err_path) {
-    std::uint16_t port = 0;
-    eventually([&] {
-        auto log = read_file(err_path);
-        auto at = log.find("listening on 127.0.0.1:");
-        if (at == std::string::npos) return false;
-        port = static_cast<std::uint16_t>(std::stoi(log.substr(at + 23)));
-        return true;
-    });
-    BOOST_REQUIRE_MESSAGE(port != 0, "batchgate did not start: " << read_file(err_path));
-    return port;
-}
-
-std::string binary_config(const std::string& backend, bool access_log) {
-    return std::string("listen: [{address: 127.0.0.1:0}]\nworkers: 1\naccess_log: ") +
-           (access_log ? "true" : "false") + "\ndrain_timeout: 5s\n" +
-           "routes: [{prefix: /, backend: b}]\nbackends: {b: {endpoints: [" + backend + "]}}\n";
 }
 
 // --- kernel queues of one loopback connection (for the pipelining bound) ---
@@ -553,7 +469,7 @@ BOOST_AUTO_TEST_CASE(sighup_applies_to_new_requests_while_in_flight_ones_finish_
     });
     const auto cfg = temp_path("reload.yaml"), out = temp_path("reload.out"), err = temp_path("reload.err");
     write_file(cfg, binary_config(old_backend.address(), false));
-    child_guard child{spawn_batchgate(cfg, out, err)};
+    child_guard child{spawn_batchgate({"--config", cfg}, out, err)};
     const auto port = listening_port(err);
 
     client held(port);
@@ -594,7 +510,7 @@ BOOST_AUTO_TEST_CASE(access_log_is_one_json_line_per_request_and_batch_with_the_
     test_backend backend;
     const auto cfg = temp_path("log.yaml"), out = temp_path("log.out"), err = temp_path("log.err");
     write_file(cfg, binary_config(backend.address(), true));
-    child_guard child{spawn_batchgate(cfg, out, err)};
+    child_guard child{spawn_batchgate({"--config", cfg}, out, err)};
     const auto port = listening_port(err);
 
     client c(port);
