@@ -95,6 +95,24 @@ std::string tls_backend(const std::string& protocol, const std::string& tls) {
     return "    protocol: " + protocol + "\n    tls: " + tls + "\n";
 }
 
+// One GET item through a fresh proxy whose backend "b" is `endpoint` with
+// `backend_yaml`: its entry in the 207.
+entry one_item(const std::string& endpoint, const std::string& backend_yaml) {
+    running_proxy proxy(proxy_config(endpoint, backend_yaml));
+    client c(proxy.port());
+    auto es = by_id(entries_of(post_batch(c, json_gets(1), "application/json").body()));
+    BOOST_REQUIRE_EQUAL(es.size(), 1u);
+    return es["1"];
+}
+
+// An h2-over-TLS echo server presenting `cert` that records the SNI of each handshake.
+struct sni_recording_server {
+    std::shared_ptr<tls_sni_log> sni = std::make_shared<tls_sni_log>();
+    h2_test_server server;
+    explicit sni_recording_server(const test_certificate& cert)
+        : server(h2_echo, h2_server_options{.tls = tls_server_context(cert, {"h2"}, sni)}) {}
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(backend_tls)
@@ -167,53 +185,34 @@ BOOST_AUTO_TEST_CASE(unknown_ca_is_502_with_the_reason) {
 
 BOOST_AUTO_TEST_CASE(host_name_is_verified_and_sni_names_it) {
     test_certificate cert("backend", {"DNS:users.internal"});
-    auto sni = std::make_shared<tls_sni_log>();
-    h2_server_options options;
-    options.tls = tls_server_context(cert, {"h2"}, sni);
-    h2_test_server server(h2_echo, options);
-    {
-        // An IP endpoint and no name configured: nothing to send as SNI, and
-        // the certificate (for users.internal only) does not name 127.0.0.1.
-        running_proxy proxy(proxy_config(server.address(), tls_backend("h2", "{ca: " + cert.cert_file() + "}")));
-        client c(proxy.port());
-        auto es = by_id(entries_of(post_batch(c, json_gets(1), "application/json").body()));
-        BOOST_REQUIRE_EQUAL(es.size(), 1u);
-        BOOST_TEST(es["1"].status == "HTTP/1.1 502 Bad Gateway");
-        BOOST_TEST(es["1"].description.find("hostname mismatch") != std::string::npos, es["1"].description);
-    }
-    BOOST_REQUIRE(!sni->names().empty());
-    for (const auto& name : sni->names()) BOOST_TEST(name == "");
-    const auto before = sni->names().size();
-    for (const std::string& tls : {"{ca: " + cert.cert_file() + ", sni: users.internal}", "{ca: " + cert.cert_file() + "}"}) {
-        BOOST_TEST_CONTEXT(tls) {
-            // `sni`, or else the host of `host`, is sent and verified.
-            const std::string host = tls.find("sni:") == std::string::npos ? "    host: users.internal:8443\n" : "";
-            running_proxy proxy(proxy_config(server.address(), tls_backend("h2", tls) + host));
-            client c(proxy.port());
-            auto es = by_id(entries_of(post_batch(c, json_gets(1), "application/json").body()));
-            BOOST_REQUIRE_EQUAL(es.size(), 1u);
-            BOOST_TEST(es["1"].status == "HTTP/1.1 200 OK");
-        }
-    }
-    const auto names = sni->names();
+    sni_recording_server backend(cert);
+    const std::string ca = "ca: " + cert.cert_file();
+    // An IP endpoint and no name configured: nothing to send as SNI, and
+    // the certificate (for users.internal only) does not name 127.0.0.1.
+    auto mismatch = one_item(backend.server.address(), tls_backend("h2", "{" + ca + "}"));
+    BOOST_TEST(mismatch.status == "HTTP/1.1 502 Bad Gateway");
+    BOOST_TEST(mismatch.description.find("hostname mismatch") != std::string::npos, mismatch.description);
+    BOOST_REQUIRE(!backend.sni->names().empty());
+    for (const auto& name : backend.sni->names()) BOOST_TEST(name == "");
+    const auto before = backend.sni->names().size();
+    // `sni` is sent and verified; without it, the host of `host` (no port).
+    BOOST_TEST(one_item(backend.server.address(), tls_backend("h2", "{" + ca + ", sni: users.internal}")).status ==
+               "HTTP/1.1 200 OK");
+    BOOST_TEST(one_item(backend.server.address(), tls_backend("h2", "{" + ca + "}") + "    host: users.internal:8443\n")
+                   .status == "HTTP/1.1 200 OK");
+    const auto names = backend.sni->names();
     BOOST_REQUIRE_EQUAL(names.size(), before + 2);
     BOOST_TEST(names[before] == "users.internal");
-    BOOST_TEST(names[before + 1] == "users.internal");  // the host of `host`, without the port
-    BOOST_TEST(server.requests() == 2);
+    BOOST_TEST(names[before + 1] == "users.internal");
+    BOOST_TEST(backend.server.requests() == 2);
 }
 
 BOOST_AUTO_TEST_CASE(an_ip_endpoint_is_verified_but_sends_no_sni) {
     test_certificate cert("backend", {"IP:127.0.0.1"});
-    auto sni = std::make_shared<tls_sni_log>();
-    h2_server_options options;
-    options.tls = tls_server_context(cert, {"h2"}, sni);
-    h2_test_server server(h2_echo, options);
-    running_proxy proxy(proxy_config(server.address(), tls_backend("h2", "{ca: " + cert.cert_file() + "}")));
-    client c(proxy.port());
-    auto es = by_id(entries_of(post_batch(c, json_gets(1), "application/json").body()));
-    BOOST_REQUIRE_EQUAL(es.size(), 1u);
-    BOOST_TEST(es["1"].status == "HTTP/1.1 200 OK");  // the IP SAN matched
-    const auto names = sni->names();
+    sni_recording_server backend(cert);
+    auto e = one_item(backend.server.address(), tls_backend("h2", "{ca: " + cert.cert_file() + "}"));
+    BOOST_TEST(e.status == "HTTP/1.1 200 OK");  // the IP SAN matched
+    const auto names = backend.sni->names();
     BOOST_REQUIRE_EQUAL(names.size(), 1u);
     BOOST_TEST(names[0] == "");  // RFC 6066 §3: no IP literals in SNI
 }

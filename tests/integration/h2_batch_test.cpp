@@ -8,7 +8,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
-#include <mutex>
 #include <set>
 
 using namespace batchgate;
@@ -190,12 +189,10 @@ BOOST_AUTO_TEST_CASE(unreachable_h2c_backend_is_502_per_item) {
 BOOST_AUTO_TEST_CASE(refused_stream_is_replayed_even_for_post) {
     // REFUSED_STREAM once per path: the backend never processed it, so even
     // a POST goes again, and that first replay costs no attempt.
-    std::mutex mutex;
-    std::set<std::string> refused_once;
+    first_time_for_path first_time;
     h2_test_server server([&](const h2_seen_request& req) {
         h2_reply r = h2_echo(req);
-        std::lock_guard lock(mutex);
-        r.refuse = refused_once.insert(req.path).second;
+        r.refuse = first_time(req.path);
         return r;
     });
     running_proxy proxy(h2c_config(server, "    retries: {attempts: 1}\n"));

@@ -13,8 +13,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
-#include <mutex>
-#include <set>
 
 using namespace batchgate;
 using namespace batchgate::test;
@@ -360,12 +358,10 @@ BOOST_AUTO_TEST_CASE(later_refused_stream_replays_count_against_attempts) {
 }
 
 BOOST_AUTO_TEST_CASE(refused_body_over_64_kib_is_not_replayed) {
-    std::mutex mutex;
-    std::set<std::string> refused_once;
+    first_time_for_path first_time;
     h2_test_server server([&](const h2_seen_request& req) {
         h2_reply r = h2_echo(req);
-        std::lock_guard lock(mutex);
-        r.refuse = req.path == "/big" || refused_once.insert(req.path).second;
+        r.refuse = req.path == "/big" || first_time(req.path);
         r.body = std::to_string(req.body.size());
         return r;
     });

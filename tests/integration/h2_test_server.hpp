@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -47,6 +48,20 @@ struct h2_reply {
 };
 
 using h2_handler = std::function<h2_reply(const h2_seen_request&)>;
+
+// True the first time it is asked about a path, false after: for handlers
+// that refuse each request once, so that its replay is what gets answered.
+class first_time_for_path {
+public:
+    bool operator()(const std::string& path) {
+        std::lock_guard lock(mutex_);
+        return seen_.insert(path).second;
+    }
+
+private:
+    std::mutex mutex_;
+    std::set<std::string> seen_;
+};
 
 // Answers "<method> <path>\n<body>" with x-echo-path.
 h2_reply h2_echo(const h2_seen_request& req);
