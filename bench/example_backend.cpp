@@ -22,7 +22,7 @@
 // Built by CMake (target example_backend; it links batchgate_core for h2c).
 // Boost.JSON is used header-only (boost/json/src.hpp) to validate PUT bodies.
 
-#include "proxy/h2_connection.hpp"
+#include "proxy/http2/h2_connection.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>

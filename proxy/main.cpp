@@ -1,7 +1,7 @@
 // batchgate: argv, configuration, workers, and the signals that drain
 // (SIGTERM/SIGINT) or reload (SIGHUP) them.
-#include "proxy/config.hpp"
-#include "proxy/server.hpp"
+#include "proxy/config/config.hpp"
+#include "proxy/ops/server.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -54,7 +54,7 @@ int run(const std::string& config_path) {
                 drain_timeout = next.drain_timeout;
                 srv->reload(std::move(next));
                 log_line("reloaded " + config_path);
-            } catch (const config_error& e) {
+            } catch (const std::exception& e) {  // a config_error, or a backend TLS context that cannot be built
                 log_line(std::string("reload refused, keeping the running configuration: ") + e.what());
             }
             signals.async_wait(on_signal);

@@ -1,7 +1,7 @@
 // The admin listener on 127.0.0.1:0 with its own io_context on a thread,
 // driven by blocking clients whose reads time out instead of hanging.
-#include "proxy/admin.hpp"
-#include "proxy/metrics.hpp"
+#include "proxy/core/metrics.hpp"
+#include "proxy/ops/admin.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <boost/asio/io_context.hpp>

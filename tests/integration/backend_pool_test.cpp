@@ -1,5 +1,5 @@
 // The per-worker connection pool against real sockets.
-#include "proxy/backend_pool.hpp"
+#include "proxy/backend/backend_pool.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
 

@@ -1,6 +1,6 @@
 // Batches end to end: the real server, a real backend on port 0, real
 // sockets; the 207 documents are checked entry by entry (PRODUCT.md §1, §2).
-#include "proxy/metrics.hpp"
+#include "proxy/core/metrics.hpp"
 #include "tests/integration/batch_client.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"

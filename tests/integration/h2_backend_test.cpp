@@ -1,6 +1,6 @@
 // HTTP/2 backend sessions and the h2 item exchange against a real nghttp2
 // server (tests/integration/h2_test_server).
-#include "proxy/h2_backend.hpp"
+#include "proxy/backend/h2_backend.hpp"
 #include "tests/integration/h2_test_server.hpp"
 #include "tests/integration/harness.hpp"
 

@@ -1,7 +1,7 @@
 // Pass-through over HTTP/2 backends (forward_over_h2) with a fake client
 // side: a body source and a response sink that record what they saw.
-#include "proxy/h2_backend.hpp"
-#include "proxy/h2_forwarder.hpp"
+#include "proxy/backend/h2_backend.hpp"
+#include "proxy/backend/h2_forwarder.hpp"
 #include "tests/integration/h2_test_server.hpp"
 #include "tests/integration/harness.hpp"
 

@@ -7,7 +7,7 @@
 #include "tests/integration/raw_h2.hpp"
 #include "tests/integration/test_backend.hpp"
 
-#include "proxy/metrics.hpp"
+#include "proxy/core/metrics.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -194,10 +194,13 @@ BOOST_AUTO_TEST_CASE(rapid_reset_client_is_cut_off_others_keep_working) {
 
     const auto cut_before = metrics_registry::global().limit_breaches(limit_kind::http2_goaway);
     h2_test_client attacker(proxy.port());
-    BOOST_TEST(attacker.rapid_reset(2000));  // the server said GOAWAY and closed
-    BOOST_REQUIRE(attacker.goaway_code().has_value());
-    BOOST_TEST(*attacker.goaway_code() != 0u);  // an error code, not a graceful NO_ERROR
+    BOOST_TEST(attacker.rapid_reset(2000));  // the server closed the connection
+    // Ended by an error, not a graceful goodbye. The GOAWAY itself may not be
+    // read: the server closes with the flood still unread, so the kernel
+    // answers with a TCP RST that can overtake it; when it is read, its code
+    // is an error code.
     BOOST_TEST(eventually([&] { return metrics_registry::global().limit_breaches(limit_kind::http2_goaway) > cut_before; }));
+    if (attacker.goaway_code()) BOOST_TEST(*attacker.goaway_code() != 0u);
 
     BOOST_TEST(bystander.get("/users/2").status == 200u);
     h2_test_client newcomer(proxy.port());

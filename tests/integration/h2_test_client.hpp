@@ -5,8 +5,8 @@
 // of hanging it.
 #pragma once
 
-#include "proxy/byte_stream.hpp"
-#include "proxy/h2_connection.hpp"
+#include "proxy/core/byte_stream.hpp"
+#include "proxy/http2/h2_connection.hpp"
 
 #include <boost/asio/io_context.hpp>
 

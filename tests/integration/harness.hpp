@@ -2,8 +2,8 @@
 // operation has a deadline, so a broken proxy fails a test instead of hanging it.
 #pragma once
 
-#include "proxy/config.hpp"
-#include "proxy/server.hpp"
+#include "proxy/config/config.hpp"
+#include "proxy/ops/server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -30,6 +30,7 @@ namespace batchgate::test {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 // A minimal config: one listener on port 0, one worker, no access log,

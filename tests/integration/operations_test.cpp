@@ -1,6 +1,6 @@
 // The admin listener of a running server: metrics move with traffic,
 // readiness turns off when a drain begins.
-#include "proxy/metrics.hpp"
+#include "proxy/core/metrics.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
 

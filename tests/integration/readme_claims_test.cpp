@@ -2,7 +2,7 @@
 // "Decisions", "Running it"), each proved against the real server (or the
 // real binary, for signals and the access log on stdout) with real sockets
 // on 127.0.0.1. Each test is named after the claim it proves.
-#include "proxy/metrics.hpp"
+#include "proxy/core/metrics.hpp"
 #include "tests/integration/batch_client.hpp"
 #include "tests/integration/child_process.hpp"
 #include "tests/integration/harness.hpp"

@@ -5,8 +5,8 @@
 #include "tests/integration/test_backend.hpp"
 #include "tests/integration/test_tls.hpp"
 
-#include "proxy/metrics.hpp"
-#include "proxy/tls_context.hpp"
+#include "proxy/core/metrics.hpp"
+#include "proxy/frontend/tls_context.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/test/unit_test.hpp>

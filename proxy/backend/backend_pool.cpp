@@ -1,0 +1,240 @@
+#include "proxy/backend/backend_pool.hpp"
+
+#include "proxy/backend/backend_tls.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <sys/socket.h>
+
+namespace batchgate {
+
+namespace {
+
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+void close_stream(byte_stream& stream) { stream.close(); }
+
+// A pooled connection is only worth reusing if the backend has not closed it
+// (or, worse, sent bytes nobody asked for) while it sat idle. Over TLS the
+// bytes peeked are records: a close_notify or unasked data alike mean "do
+// not reuse" (TLS 1.3 session tickets came before the first answer and were
+// read with it).
+bool still_open(byte_stream& stream) {
+    char byte;
+    auto n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+pooled_connection::pooled_connection(pooled_connection&& other) noexcept
+    : pool_(std::move(other.pool_)),
+      endpoint_(other.endpoint_),
+      stream_(std::move(other.stream_)),
+      reused_(other.reused_) {
+    other.stream_.reset();
+}
+
+pooled_connection& pooled_connection::operator=(pooled_connection&& other) noexcept {
+    if (this != &other) {
+        release(false);
+        pool_ = std::move(other.pool_);
+        endpoint_ = other.endpoint_;
+        stream_.reset();  // beast streams are move-constructible only
+        if (other.stream_) stream_.emplace(std::move(*other.stream_));
+        other.stream_.reset();
+        reused_ = other.reused_;
+    }
+    return *this;
+}
+
+pooled_connection::~pooled_connection() { release(false); }
+
+const std::string& pooled_connection::host_header() const {
+    return pool_->endpoints_[endpoint_].host_header;
+}
+
+void pooled_connection::release(bool reusable) {
+    if (!pool_) return;
+    auto pool = std::move(pool_);
+    pool->give_back(endpoint_, stream_, reusable);
+    stream_.reset();
+}
+
+backend_pool::backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+                           std::shared_ptr<asio::ssl::context> tls)
+    : executor_(std::move(executor)),
+      cfg_(std::move(cfg)),
+      tls_(tls || !cfg_.tls ? std::move(tls) : make_backend_tls_context(cfg_)),
+      per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
+      metrics_(metrics_registry::global().backend(cfg_.name)) {
+    for (const auto& address : cfg_.endpoints) {
+        endpoint_state ep;
+        ep.address = address;
+        ep.host_header = cfg_.host.value_or(address.text());
+        endpoints_.push_back(std::move(ep));
+    }
+}
+
+backend_pool::~backend_pool() { close_idle(); }
+
+std::optional<byte_stream> backend_pool::take_idle(endpoint_state& ep) {
+    const auto now = std::chrono::steady_clock::now();
+    while (!ep.idle.empty()) {
+        idle_connection candidate = std::move(ep.idle.back());
+        ep.idle.pop_back();
+        metrics_.idle_connections.fetch_sub(1, std::memory_order_relaxed);
+        if (now - candidate.since < cfg_.idle_timeout && still_open(candidate.stream))
+            return std::move(candidate.stream);
+        close_stream(candidate.stream);
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        --ep.open;
+    }
+    return std::nullopt;
+}
+
+acquire_result backend_pool::lend(std::size_t endpoint, byte_stream&& stream, bool reused) {
+    acquire_result r;
+    r.connection.pool_ = shared_from_this();
+    r.connection.endpoint_ = endpoint;
+    r.connection.stream_.emplace(std::move(stream));
+    r.connection.stream_->expires_never();
+    r.connection.reused_ = reused;
+    if (reused) ++reuses_;
+    return r;
+}
+
+asio::awaitable<acquire_result> backend_pool::acquire() {
+    auto self = shared_from_this();  // the pool outlives a reload while we wait
+    const std::size_t n = endpoints_.size();
+    if (waiters_.empty()) {
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t idx = (next_endpoint_ + i) % n;
+            auto& ep = endpoints_[idx];
+            if (auto stream = take_idle(ep)) {
+                next_endpoint_ = idx + 1;
+                co_return lend(idx, std::move(*stream), true);
+            }
+            if (ep.open < per_endpoint_limit_) {
+                ++ep.open;
+                next_endpoint_ = idx + 1;
+                co_return co_await connect(idx);
+            }
+        }
+    }
+
+    asio::steady_timer timer(executor_, cfg_.queue_timeout);
+    waiter w{&timer, false, 0, std::nullopt};
+    auto position = waiters_.insert(waiters_.end(), &w);
+    co_await timer.async_wait(use_tuple);
+    if (!w.granted) {
+        waiters_.erase(position);
+        co_return acquire_result{{}, acquire_error::queue_timeout, {}};
+    }
+    if (w.connection) co_return lend(w.endpoint, std::move(*w.connection), true);
+    co_return co_await connect(w.endpoint);  // the slot was handed over already counted
+}
+
+asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
+    auto self = shared_from_this();
+    const auto& address = endpoints_[idx].address;
+    const auto started = std::chrono::steady_clock::now();
+    beast::tcp_stream stream(executor_);
+    stream.expires_after(cfg_.connect_timeout);
+    error_code ec;
+    error_code parse_ec;
+    auto ip = asio::ip::make_address(address.host, parse_ec);
+    if (!parse_ec) {
+        std::tie(ec) = co_await stream.async_connect(tcp::endpoint(ip, address.port), use_tuple);
+    } else {
+        tcp::resolver resolver(executor_);
+        auto [rec, results] =
+            co_await resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
+        if (rec) {
+            ec = rec;
+        } else {
+            tcp::endpoint ignored;
+            std::tie(ec, ignored) = co_await stream.async_connect(results, use_tuple);
+        }
+    }
+    std::optional<byte_stream> connected;
+    if (!ec) {
+        error_code ignored;
+        stream.socket().set_option(tcp::no_delay(true), ignored);
+        if (cfg_.protocol == backend_protocol::https) {
+            // The handshake shares connect_timeout with the TCP connect.
+            const auto deadline = started + cfg_.connect_timeout;
+            auto tls = co_await backend_tls_handshake(stream, *tls_, cfg_, address, deadline);
+            ec = tls.ec;
+            if (!ec) connected.emplace(std::move(*tls.stream));
+        } else {
+            connected.emplace(std::move(stream));
+        }
+    }
+    if (ec) {
+        metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+        std::optional<byte_stream> none;
+        give_back(idx, none, false);
+        const auto kind = ec == beast::error::timeout ? acquire_error::connect_timeout : acquire_error::connect_failed;
+        co_return acquire_result{{}, kind, ec};
+    }
+    ++connects_;
+    metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
+    co_return lend(idx, std::move(*connected), false);
+}
+
+void backend_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
+                             bool reusable) {
+    auto& ep = endpoints_[endpoint];
+    const bool keep = reusable && stream.has_value();
+    if (!keep && stream) {
+        close_stream(*stream);
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (!waiters_.empty()) {
+        waiter* w = waiters_.front();
+        waiters_.pop_front();
+        w->granted = true;
+        w->endpoint = endpoint;
+        if (keep) w->connection.emplace(std::move(*stream));
+        w->timer->cancel();
+        return;  // the slot moves to the waiter, so `open` stays as it is
+    }
+    if (keep) {
+        ep.idle.push_back({std::move(*stream), std::chrono::steady_clock::now()});
+        metrics_.idle_connections.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        --ep.open;
+    }
+}
+
+void backend_pool::close_idle() {
+    for (auto& ep : endpoints_) {
+        for (auto& c : ep.idle) close_stream(c.stream);
+        ep.open -= ep.idle.size();
+        const auto n = static_cast<std::int64_t>(ep.idle.size());
+        metrics_.idle_connections.fetch_sub(n, std::memory_order_relaxed);
+        metrics_.open_connections.fetch_sub(n, std::memory_order_relaxed);
+        ep.idle.clear();
+    }
+}
+
+pool_stats backend_pool::stats() const {
+    pool_stats s;
+    for (const auto& ep : endpoints_) {
+        s.open += ep.open;
+        s.idle += ep.idle.size();
+    }
+    s.waiting = waiters_.size();
+    s.connects = connects_;
+    s.reuses = reuses_;
+    return s;
+}
+
+}  // namespace batchgate

@@ -1,0 +1,139 @@
+// Keep-alive HTTP/1.1 connections (cleartext, or TLS for protocol https)
+// to one backend's endpoints, owned by one
+// worker (never touched from another thread, so no locks). Endpoints are
+// taken round-robin; each has at most its share of `max_connections` open;
+// a caller that finds every connection busy waits up to `queue_timeout` for
+// one to be handed back (then 503). Idle connections are checked for a
+// peer close before reuse and dropped after `idle_timeout`.
+#pragma once
+
+#include "proxy/config/config.hpp"
+#include "proxy/core/byte_stream.hpp"
+#include "proxy/core/metrics.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace batchgate {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+// Why a connection could not be had; maps to 503 / 502 / 504.
+enum class acquire_error { none, queue_timeout, connect_failed, connect_timeout };
+
+class backend_pool;
+
+// One backend connection lent to one exchange. Give it back with
+// release(true) when the exchange ended cleanly and the connection may carry
+// another; anything else (including destruction) closes it.
+class pooled_connection {
+public:
+    pooled_connection() = default;
+    pooled_connection(pooled_connection&& other) noexcept;
+    pooled_connection& operator=(pooled_connection&& other) noexcept;
+    ~pooled_connection();
+
+    byte_stream& stream() { return *stream_; }
+    bool reused() const { return reused_; }
+    const std::string& host_header() const;
+    void release(bool reusable);
+    explicit operator bool() const { return stream_.has_value(); }
+
+private:
+    friend class backend_pool;
+    std::shared_ptr<backend_pool> pool_;
+    std::size_t endpoint_ = 0;
+    std::optional<byte_stream> stream_;
+    bool reused_ = false;
+};
+
+struct acquire_result {
+    pooled_connection connection;
+    acquire_error error = acquire_error::none;
+    error_code cause;  // the socket or TLS error behind connect_failed
+};
+
+struct pool_stats {
+    std::size_t open = 0;     // connected or connecting
+    std::size_t idle = 0;
+    std::size_t waiting = 0;  // callers queued for a connection
+    std::uint64_t connects = 0;
+    std::uint64_t reuses = 0;
+};
+
+class backend_pool : public std::enable_shared_from_this<backend_pool> {
+public:
+    // `share` divides max_connections between workers (at least 1 each).
+    // `tls`: the backend's client context (https/h2), shared by every
+    // worker's pool; built here when not given (tests, one pool alone).
+    backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+                 std::shared_ptr<asio::ssl::context> tls = {});
+    ~backend_pool();
+    backend_pool(const backend_pool&) = delete;
+    backend_pool& operator=(const backend_pool&) = delete;
+
+    asio::awaitable<acquire_result> acquire();
+
+    const backend_config& config() const { return cfg_; }
+    backend_metrics& metrics() const { return metrics_; }
+    pool_stats stats() const;
+    std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
+
+    // Closes idle connections and fails waiters; used on shutdown and reload.
+    void close_idle();
+
+private:
+    friend class pooled_connection;
+
+    struct idle_connection {
+        byte_stream stream;
+        std::chrono::steady_clock::time_point since;
+    };
+    struct endpoint_state {
+        host_port address;
+        std::string host_header;
+        std::vector<idle_connection> idle;  // most recently used last
+        std::size_t open = 0;
+    };
+    // A queued caller. The pool hands it either a ready connection or a
+    // free slot on `endpoint` to connect with, then cancels its timer.
+    struct waiter {
+        asio::steady_timer* timer;
+        bool granted = false;
+        std::size_t endpoint = 0;
+        std::optional<byte_stream> connection;
+    };
+
+    void give_back(std::size_t endpoint, std::optional<byte_stream>& stream, bool reusable);
+    std::optional<byte_stream> take_idle(endpoint_state& ep);
+    asio::awaitable<acquire_result> connect(std::size_t endpoint);
+    acquire_result lend(std::size_t endpoint, byte_stream&& stream, bool reused);
+
+    asio::any_io_executor executor_;
+    backend_config cfg_;
+    std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
+    std::size_t per_endpoint_limit_;
+    std::vector<endpoint_state> endpoints_;
+    std::list<waiter*> waiters_;
+    std::size_t next_endpoint_ = 0;
+    std::uint64_t connects_ = 0;
+    std::uint64_t reuses_ = 0;
+    backend_metrics& metrics_;  // process-wide series for this backend name
+};
+
+}  // namespace batchgate

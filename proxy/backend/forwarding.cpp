@@ -1,0 +1,126 @@
+#include "proxy/backend/forwarding.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+
+#include <array>
+#include <string>
+
+namespace batchgate {
+
+namespace {
+
+using boost::beast::iequals;
+
+constexpr std::string_view via_value = "1.1 batchgate";
+
+bool named_by_connection(const http::fields& in, std::string_view name) {
+    for (auto it = in.find(http::field::connection); it != in.end() && it->name() == http::field::connection;
+         ++it) {
+        for (auto token : http::token_list{it->value()})
+            if (iequals(token, name)) return true;
+    }
+    return false;
+}
+
+// Joins every occurrence of a header into one comma-separated list value.
+std::string joined(const http::fields& in, std::string_view name) {
+    std::string out;
+    for (auto range = in.equal_range(name); range.first != range.second; ++range.first) {
+        if (!out.empty()) out += ", ";
+        out += range.first->value();
+    }
+    return out;
+}
+
+void append_list(http::fields& out, std::string_view name, const std::string& existing,
+                 std::string_view value) {
+    if (existing.empty()) {
+        out.set(name, value);
+    } else {
+        out.set(name, existing + ", " + std::string(value));
+    }
+}
+
+std::string forwarded_for(const boost::asio::ip::address& a) {
+    // RFC 7239 §6: IPv6 nodes are quoted and bracketed.
+    if (a.is_v6()) return "\"[" + a.to_string() + "]\"";
+    return a.to_string();
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+    static constexpr std::array<std::string_view, 7> names{
+        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "trailers"};
+    for (auto n : names)
+        if (iequals(n, name)) return true;
+    return name.size() >= 6 && iequals(name.substr(0, 6), "proxy-");
+}
+
+bool is_proxy_managed_request_header(std::string_view name) {
+    return is_hop_by_hop(name) || iequals(name, "host") || iequals(name, "content-length") ||
+           iequals(name, "expect");
+}
+
+bool is_forwarding_header(std::string_view name) {
+    return iequals(name, "forwarded") || iequals(name, "x-real-ip") ||
+           (name.size() >= 12 && iequals(name.substr(0, 12), "x-forwarded-"));
+}
+
+void build_forwarded_request_headers(const http::fields& in, http::fields& out,
+                                     const client_info& client, std::string_view host) {
+    for (const auto& f : in) {
+        auto name = f.name_string();
+        if (is_proxy_managed_request_header(name) || named_by_connection(in, name)) continue;
+        if (is_forwarding_header(name) && !client.trusted) continue;
+        // Rebuilt below from the existing values plus ours.
+        if (iequals(name, "via") || iequals(name, "forwarded") || iequals(name, "x-forwarded-for") ||
+            iequals(name, "x-forwarded-proto"))
+            continue;
+        out.insert(name, f.value());
+    }
+    out.set(http::field::host, host);
+    append_list(out, "Via", joined(in, "via"), via_value);
+
+    const std::string_view proto = client.tls ? "https" : "http";
+    const std::string forwarded = "for=" + forwarded_for(client.address) + ";proto=" + std::string(proto);
+    if (client.trusted) {
+        append_list(out, "X-Forwarded-For", joined(in, "x-forwarded-for"), client.address.to_string());
+        auto xfp = joined(in, "x-forwarded-proto");
+        out.set("X-Forwarded-Proto", xfp.empty() ? std::string(proto) : xfp);
+        append_list(out, "Forwarded", joined(in, "forwarded"), forwarded);
+    } else {
+        out.set("X-Forwarded-For", client.address.to_string());
+        out.set("X-Forwarded-Proto", proto);
+        out.set("Forwarded", forwarded);
+    }
+}
+
+void build_forwarded_response_headers(const http::fields& in, http::fields& out) {
+    for (const auto& f : in) {
+        auto name = f.name_string();
+        if (is_hop_by_hop(name) || iequals(name, "content-length") || iequals(name, "via")) continue;
+        if (named_by_connection(in, name)) continue;
+        out.insert(name, f.value());
+    }
+    append_list(out, "Via", joined(in, "via"), via_value);
+}
+
+bool is_safe_header_value(std::string_view value) {
+    for (char c : value)
+        if (c == '\r' || c == '\n' || c == '\0') return false;
+    return true;
+}
+
+bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (unsigned char c : s) {
+        bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+}  // namespace batchgate

@@ -1,0 +1,492 @@
+#include "proxy/backend/h2_backend.hpp"
+
+#include "proxy/backend/backend_tls.hpp"
+#include "proxy/core/http_semantics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace batchgate {
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// A backend announcing "unlimited" streams still gets a bounded number from
+// us per session; more go to another session.
+constexpr std::uint32_t max_streams_per_session = 1000;
+
+std::uint32_t stream_capacity(const h2_connection& c) {
+    return std::min(c.peer_max_concurrent_streams(), max_streams_per_session);
+}
+
+bool has_room(const h2_connection& c) {
+    return c.ready() && c.accepts_new_streams() && c.open_streams() < stream_capacity(c);
+}
+
+// Methods whose requests carry a body by definition get content-length: 0
+// when the item has none, as on the HTTP/1.1 path.
+bool expects_body(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
+
+// RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2; `te`
+// may only say "trailers". build_forwarded_request_headers already drops
+// hop-by-hop headers; this is the last line before the wire.
+bool is_connection_specific(std::string_view name, std::string_view value) {
+    using boost::beast::iequals;
+    if (iequals(name, "te")) return !iequals(value, "trailers");
+    return iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "proxy-connection") ||
+           iequals(name, "transfer-encoding") || iequals(name, "upgrade") || iequals(name, "host");
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::vector<h2_header> request_headers(const item_request& request, const client_info& client,
+                                       const h2_backend_pool::slot& slot, bool send_body) {
+    http::fields fields;
+    build_forwarded_request_headers(request.headers, fields, client, slot.authority);
+    auto out = to_h2_request_headers(request.method, slot.scheme, slot.authority, request.target, fields);
+    if (send_body) out.push_back({"content-length", std::to_string(request.body.size())});
+    return out;
+}
+
+// Collects one response stream. Events arrive from nghttp2 callbacks: they
+// only record and cancel the timer the exchange sleeps on.
+class response_collector final : public h2_stream_observer {
+public:
+    response_collector(asio::any_io_executor ex, std::uint64_t max_body) : timer(std::move(ex)), max_body_(max_body) {}
+
+    asio::steady_timer timer;
+    http::response<http::string_body> response;
+    h2_stream_close close_info;
+    bool complete = false;  // final headers and END_STREAM seen
+    bool closed = false;
+    bool too_large = false;
+    bool malformed = false;
+    bool only_interim = false;
+    bool cancel_requested = false;
+
+    bool finished() const { return complete || closed || too_large || malformed || only_interim || cancel_requested; }
+    void signal() { timer.cancel(); }
+
+    void on_header_block_begin() override { block_ = block_kind::unknown; }
+
+    void on_header(std::string_view name, std::string_view value) override {
+        if (name == ":status") {
+            status_ = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), status_);
+            if (ec != std::errc() || p != value.data() + value.size() || status_ < 100 || status_ > 999 ||
+                status_ == 101) {
+                mark_malformed();  // nghttp2 rejects these too; be explicit
+                return;
+            }
+            block_ = status_ < 200 ? block_kind::interim : (have_final_ ? block_kind::ignored : block_kind::final);
+            return;
+        }
+        if (!name.empty() && name.front() == ':') return;
+        if (block_ == block_kind::final) response.insert(name, value);
+        // interim fields (103 Link, ...) and trailers are not passed on, as on the HTTP/1.1 path
+    }
+
+    void on_header_block_end(bool end_stream) override {
+        if (block_ == block_kind::interim && ++interim_ > max_interim_responses) {
+            only_interim = true;
+            signal();
+            return;
+        }
+        if (block_ == block_kind::final) {
+            have_final_ = true;
+            response.result(status_);
+            // The fan-out reads this like an HTTP/1.1 answer; the version only
+            // matters to code that writes a status line.
+            response.version(11);
+        }
+        if (end_stream) stream_ended();
+    }
+
+    std::size_t on_data(std::string_view chunk) override {
+        if (too_large || !have_final_) return chunk.size();  // discarded: consumed all the same
+        if (response.body().size() + chunk.size() > max_body_) {
+            too_large = true;
+            signal();
+            return chunk.size();
+        }
+        response.body().append(chunk);
+        return chunk.size();
+    }
+
+    void on_end_stream() override { stream_ended(); }
+    void on_stream_error() override { mark_malformed(); }
+
+    void on_closed(const h2_stream_close& how) override {
+        closed = true;
+        close_info = how;
+        signal();
+    }
+
+private:
+    enum class block_kind { unknown, interim, final, ignored };
+
+    void stream_ended() {
+        if (have_final_) complete = true;
+        signal();
+    }
+    void mark_malformed() {
+        malformed = true;
+        signal();
+    }
+
+    std::uint64_t max_body_;
+    block_kind block_ = block_kind::unknown;
+    unsigned status_ = 0;
+    bool have_final_ = false;
+    int interim_ = 0;
+};
+
+// Frees the stream however the exchange ends: an unfinished stream is reset
+// with CANCEL, so a timed-out or cancelled item never holds a slot.
+struct stream_guard {
+    std::shared_ptr<h2_connection> session;
+    std::int32_t id;
+    ~stream_guard() { session->detach(id, h2_error_code::cancel); }
+};
+
+exchange_outcome classify(response_collector& rc, bool timed_out) {
+    exchange_outcome out;
+    if (rc.complete) {
+        out.response = std::move(rc.response);
+        return out;
+    }
+    if (rc.cancel_requested) {
+        out.error = exchange_error::cancelled;
+    } else if (timed_out) {
+        out.error = exchange_error::timeout;
+        out.cause = boost::beast::error::timeout;
+    } else if (rc.too_large) {
+        out.error = exchange_error::too_large;
+    } else if (rc.malformed) {
+        out.error = exchange_error::malformed;
+    } else if (rc.only_interim) {
+        out.error = exchange_error::only_interim;
+    } else {
+        out.error = exchange_error::reset;
+        out.cause = asio::error::connection_reset;
+        // Never processed by the backend: the caller may retry even a POST.
+        out.nothing_received = rc.close_info.refused;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<h2_header> to_h2_request_headers(std::string_view method, std::string_view scheme,
+                                             std::string_view authority, std::string_view path,
+                                             const http::fields& fields) {
+    std::vector<h2_header> out;
+    out.reserve(8 + std::distance(fields.begin(), fields.end()));
+    out.push_back({":method", std::string(method)});
+    out.push_back({":scheme", std::string(scheme)});
+    out.push_back({":authority", std::string(authority)});
+    out.push_back({":path", std::string(path)});
+    for (const auto& f : fields) {
+        if (is_connection_specific(f.name_string(), f.value())) continue;
+        out.push_back({lower(f.name_string()), std::string(f.value())});
+    }
+    return out;
+}
+
+h2_backend_pool::h2_backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+                                 std::shared_ptr<asio::ssl::context> tls)
+    : executor_(std::move(executor)),
+      cfg_(std::move(cfg)),
+      tls_(tls || !cfg_.tls ? std::move(tls) : make_backend_tls_context(cfg_)),
+      per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
+      metrics_(metrics_registry::global().backend(cfg_.name)) {
+    for (const auto& address : cfg_.endpoints) {
+        endpoint_state ep;
+        ep.address = address;
+        ep.authority = cfg_.host.value_or(address.text());
+        endpoints_.push_back(std::move(ep));
+    }
+}
+
+h2_backend_pool::~h2_backend_pool() {
+    // Sessions outlive us while their streams finish, but can no longer
+    // report back (their on_change holds a dead weak_ptr): settle the gauges now.
+    for (auto& ep : endpoints_) {
+        for (auto& s : ep.sessions) {
+            s.connection->shutdown_gracefully();
+            metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+            if (s.counted_idle) metrics_.idle_connections.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+h2_connection_options h2_backend_pool::session_options() const {
+    h2_connection_options o;
+    o.role = h2_role::client;
+    o.max_concurrent_streams = 100;  // we accept no pushed streams, but the setting must be sane
+    o.initial_window_size = cfg_.h2_stream_window;
+    o.max_header_list_size = static_cast<std::uint32_t>(std::min<std::size_t>(cfg_.max_header_bytes, UINT32_MAX));
+    o.idle_timeout = cfg_.idle_timeout;
+    return o;
+}
+
+std::size_t h2_backend_pool::live_sessions(const endpoint_state& ep) const {
+    // Sessions told to go away finish their streams on the side and do not
+    // block a replacement.
+    return static_cast<std::size_t>(std::count_if(ep.sessions.begin(), ep.sessions.end(), [](const session_entry& s) {
+        return !s.connection->closed() && (s.connection->accepts_new_streams() || !s.connection->ready());
+    }));
+}
+
+std::shared_ptr<h2_connection> h2_backend_pool::pick_session(std::size_t& endpoint) {
+    const std::size_t n = endpoints_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t idx = (next_endpoint_ + i) % n;
+        for (auto& s : endpoints_[idx].sessions) {
+            if (has_room(*s.connection)) {
+                next_endpoint_ = idx + 1;
+                endpoint = idx;
+                return s.connection;
+            }
+        }
+    }
+    return nullptr;
+}
+
+std::optional<std::size_t> h2_backend_pool::endpoint_for_new_session() {
+    const std::size_t n = endpoints_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t idx = (next_endpoint_ + i) % n;
+        const auto& ep = endpoints_[idx];
+        if (!ep.connecting && live_sessions(ep) < per_endpoint_limit_) {
+            next_endpoint_ = idx + 1;
+            return idx;
+        }
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<h2_backend_pool::slot> h2_backend_pool::acquire() {
+    auto self = shared_from_this();  // the pool outlives a reload while we wait
+    const auto queue_deadline = clock_type::now() + cfg_.queue_timeout;
+    for (;;) {
+        if (closed_) co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::operation_aborted};
+        std::size_t endpoint = 0;
+        if (auto session = pick_session(endpoint)) co_return slot{session, endpoints_[endpoint].authority, scheme(), {}, {}};
+        if (auto idx = endpoint_for_new_session()) {
+            slot got = co_await connect(*idx);
+            if (got.error != exchange_error::none || has_room(*got.session)) co_return got;
+            continue;  // others filled it while we were resumed: look again
+        }
+        const bool woken = co_await wait_for_change(queue_deadline);
+        if (!woken) co_return slot{nullptr, {}, {}, exchange_error::queue_timeout, {}};
+    }
+}
+
+// Connects, starts a session and waits for the backend's SETTINGS (all
+// within connect_timeout), so the first streams already respect its
+// SETTINGS_MAX_CONCURRENT_STREAMS instead of being refused.
+asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx) {
+    auto self = shared_from_this();
+    auto& ep = endpoints_[idx];
+    ep.connecting = true;
+    const auto deadline = clock_type::now() + cfg_.connect_timeout;
+    beast::tcp_stream stream(executor_);
+    stream.expires_after(cfg_.connect_timeout);
+    error_code ec;
+    error_code parse_ec;
+    auto ip = asio::ip::make_address(ep.address.host, parse_ec);
+    if (!parse_ec) {
+        std::tie(ec) = co_await stream.async_connect(tcp::endpoint(ip, ep.address.port), use_tuple);
+    } else {
+        tcp::resolver resolver(executor_);
+        const std::string port = std::to_string(ep.address.port);
+        auto [rec, results] = co_await resolver.async_resolve(ep.address.host, port, use_tuple);
+        if (rec) {
+            ec = rec;
+        } else {
+            tcp::endpoint ignored;
+            std::tie(ec, ignored) = co_await stream.async_connect(results, use_tuple);
+        }
+    }
+    if (ec) {
+        ep.connecting = false;
+        metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+        wake_waiters();  // someone else may try (or time out)
+        const auto kind = ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
+        co_return slot{nullptr, {}, {}, kind, ec};
+    }
+    stream.expires_never();
+    error_code ignored;
+    stream.socket().set_option(tcp::no_delay(true), ignored);
+    std::optional<byte_stream> connected;
+    if (cfg_.protocol == backend_protocol::h2) {
+        // TLS and ALPN h2 within the same connect_timeout.
+        auto tls = co_await backend_tls_handshake(stream, *tls_, cfg_, ep.address, deadline);
+        if (tls.ec) {
+            ep.connecting = false;
+            metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+            wake_waiters();
+            const auto kind =
+                tls.ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
+            co_return slot{nullptr, {}, {}, kind, tls.ec};
+        }
+        connected.emplace(std::move(*tls.stream));
+    } else {
+        connected.emplace(std::move(stream));
+    }
+
+    auto session = std::make_shared<h2_connection>(std::move(*connected), session_options());
+    std::weak_ptr<h2_backend_pool> weak = self;
+    h2_connection* raw = session.get();
+    session->on_change([weak, idx, raw] {
+        if (auto pool = weak.lock()) pool->session_changed(idx, raw);
+    });
+    ep.sessions.push_back({session, false});
+    ++connects_;
+    metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
+    if (session->start()) {
+        endpoints_[idx].connecting = false;
+        wake_waiters();
+        co_return slot{nullptr, {}, {}, exchange_error::connect_failed, make_error_code(boost::system::errc::not_enough_memory)};
+    }
+
+    while (!session->ready() && !session->closed()) {
+        const bool woken = co_await wait_for_change(deadline);
+        if (!woken) break;
+    }
+    endpoints_[idx].connecting = false;
+    wake_waiters();
+    if (session->ready() && !session->closed()) co_return slot{session, endpoints_[idx].authority, scheme(), {}, {}};
+    const bool timed_out = !session->closed();
+    session->close();  // removed from the list by session_changed once it is down
+    metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+    if (timed_out) co_return slot{nullptr, {}, {}, exchange_error::connect_timeout, beast::error::timeout};
+    co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::connection_reset};
+}
+
+asio::awaitable<bool> h2_backend_pool::wait_for_change(clock_type::time_point deadline) {
+    if (clock_type::now() >= deadline) co_return false;
+    asio::steady_timer timer(executor_, deadline);
+    waiter w{&timer, false};
+    auto position = waiters_.insert(waiters_.end(), &w);
+    co_await timer.async_wait(use_tuple);
+    if (!w.woken) waiters_.erase(position);  // wake_waiters() already removed the woken ones
+    co_return w.woken;
+}
+
+void h2_backend_pool::wake_waiters() {
+    // Everyone looks again: rooms, new sessions and closures are rare events
+    // next to streams, and a waiter that finds nothing simply waits again.
+    auto waiting = std::move(waiters_);
+    waiters_.clear();
+    for (waiter* w : waiting) {
+        w->woken = true;
+        w->timer->cancel();  // resumes through the executor, never inline
+    }
+}
+
+void h2_backend_pool::session_changed(std::size_t idx, h2_connection* which) {
+    auto& sessions = endpoints_[idx].sessions;
+    auto it = std::find_if(sessions.begin(), sessions.end(),
+                           [which](const session_entry& s) { return s.connection.get() == which; });
+    if (it == sessions.end()) return;
+    const bool idle = which->ready() && !which->closed() && which->open_streams() == 0;
+    if (idle != it->counted_idle) {
+        metrics_.idle_connections.fetch_add(idle ? 1 : -1, std::memory_order_relaxed);
+        it->counted_idle = idle;
+    }
+    if (which->closed()) {
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        sessions.erase(it);  // the session's own coroutines keep it alive until they end
+    }
+    wake_waiters();
+}
+
+void h2_backend_pool::close() {
+    closed_ = true;
+    for (auto& ep : endpoints_)
+        for (auto& s : ep.sessions) s.connection->shutdown_gracefully();
+    wake_waiters();
+}
+
+h2_pool_stats h2_backend_pool::stats() const {
+    h2_pool_stats s;
+    for (const auto& ep : endpoints_) {
+        s.sessions += ep.sessions.size();
+        for (const auto& e : ep.sessions) s.streams += e.connection->open_streams();
+    }
+    s.waiting = waiters_.size();
+    s.connects = connects_;
+    return s;
+}
+
+asio::awaitable<exchange_outcome> h2_exchange_once(h2_backend_pool& pool, const item_request& request,
+                                                   const client_info& client, std::uint64_t max_response_bytes,
+                                                   duration timeout, cancel_scope& scope) {
+    exchange_outcome out;
+    if (scope.cancelled()) {
+        out.error = exchange_error::cancelled;
+        co_return out;
+    }
+    auto got = co_await pool.acquire();
+    if (got.error != exchange_error::none) {
+        out.error = got.error;
+        out.cause = got.cause;
+        co_return out;
+    }
+    if (scope.cancelled()) {
+        out.error = exchange_error::cancelled;
+        co_return out;
+    }
+    // Nothing suspends from here to submit_request: the room acquire() found is still there.
+    const bool reused = got.session->streams_started() > 0;
+    const bool send_body = request.has_body || expects_body(request.method);
+    const auto headers = request_headers(request, client, got, send_body);
+    const bool body_frames = send_body && !request.body.empty();  // an empty body is END_STREAM on HEADERS
+
+    auto executor = co_await asio::this_coro::executor;
+    response_collector rc(executor, max_response_bytes);
+    const auto deadline = clock_type::now() + timeout;
+    rc.timer.expires_at(deadline);
+    const std::int32_t id = got.session->submit_request(headers, request.body, body_frames, &rc);
+    if (id < 0) {
+        out.error = exchange_error::reset;  // the session stopped taking streams: nothing was sent
+        out.nothing_received = true;
+        co_return out;
+    }
+    stream_guard guard{got.session, id};
+    scoped_gauge open_stream(pool.metrics().h2_streams);
+    cancel_scope::registration registered(scope, [&rc] {
+        rc.cancel_requested = true;
+        rc.signal();
+    });
+
+    bool timed_out = false;
+    while (!rc.finished()) {
+        auto [ec] = co_await rc.timer.async_wait(use_tuple);
+        if (!ec && clock_type::now() >= deadline) {
+            timed_out = !rc.finished();
+            break;
+        }
+    }
+    out = classify(rc, timed_out);
+    out.reused = reused;
+    co_return out;
+}
+
+}  // namespace batchgate

@@ -1,0 +1,126 @@
+// HTTP/2 sessions to one backend (h2c: prior knowledge; h2: TLS with ALPN
+// h2, handshake within connect_timeout), owned by one worker
+// (single-threaded like backend_pool), and the single-attempt
+// exchange of a batch item over them: N items become N streams multiplexed
+// on one or a few connections.
+//
+// Sessions: at most the worker's share of `max_connections` per endpoint,
+// endpoints round-robin. A new stream goes to a ready session with room
+// under the backend's SETTINGS_MAX_CONCURRENT_STREAMS, else to a new session
+// if allowed, else waits up to `queue_timeout`. A session that received
+// GOAWAY takes no new streams, does not count against the limit, and closes
+// when its streams are done; one unused for `idle_timeout` says GOAWAY and
+// closes.
+#pragma once
+
+#include "proxy/backend/item_exchange.hpp"
+#include "proxy/config/config.hpp"
+#include "proxy/core/metrics.hpp"
+#include "proxy/http2/h2_connection.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <list>
+#include <memory>
+#include <vector>
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace batchgate {
+
+struct h2_pool_stats {
+    std::size_t sessions = 0;  // connected (ready or waiting for SETTINGS), including draining ones
+    std::size_t streams = 0;   // open streams over all sessions
+    std::size_t waiting = 0;   // exchanges queued for room
+    std::uint64_t connects = 0;
+};
+
+class h2_backend_pool : public std::enable_shared_from_this<h2_backend_pool> {
+public:
+    // `share` divides max_connections between workers (at least 1 each).
+    // `tls`: the backend's client context (https/h2), shared by every
+    // worker's pool; built here when not given (tests, one pool alone).
+    h2_backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+                    std::shared_ptr<asio::ssl::context> tls = {});
+    ~h2_backend_pool();
+    h2_backend_pool(const h2_backend_pool&) = delete;
+    h2_backend_pool& operator=(const h2_backend_pool&) = delete;
+
+    const backend_config& config() const { return cfg_; }
+    backend_metrics& metrics() const { return metrics_; }
+    h2_pool_stats stats() const;
+    std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
+
+    // GOAWAY to every session (shutdown / reload): idle ones close at once,
+    // busy ones when their streams end; waiters and later callers fail.
+    void close();
+
+    // A session with room for one more stream, to be used before the caller
+    // next suspends (the room is not reserved).
+    struct slot {
+        std::shared_ptr<h2_connection> session;
+        std::string authority;
+        std::string_view scheme;  // "http" (h2c) or "https" (h2)
+        exchange_error error = exchange_error::none;
+        error_code cause;
+    };
+    asio::awaitable<slot> acquire();
+
+private:
+    std::string_view scheme() const { return cfg_.protocol == backend_protocol::h2 ? "https" : "http"; }
+
+    struct session_entry {
+        std::shared_ptr<h2_connection> connection;
+        bool counted_idle = false;
+    };
+    struct endpoint_state {
+        host_port address;
+        std::string authority;
+        std::list<session_entry> sessions;
+        bool connecting = false;  // one connect at a time per endpoint: the others wait for its SETTINGS
+    };
+    struct waiter {
+        asio::steady_timer* timer;
+        bool woken = false;
+    };
+
+    std::shared_ptr<h2_connection> pick_session(std::size_t& endpoint);
+    std::optional<std::size_t> endpoint_for_new_session();
+    std::size_t live_sessions(const endpoint_state& ep) const;
+    asio::awaitable<slot> connect(std::size_t endpoint);
+    asio::awaitable<bool> wait_for_change(std::chrono::steady_clock::time_point deadline);
+    void session_changed(std::size_t endpoint, h2_connection* which);
+    void wake_waiters();
+    h2_connection_options session_options() const;
+
+    asio::any_io_executor executor_;
+    backend_config cfg_;
+    std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
+    std::size_t per_endpoint_limit_;
+    std::vector<endpoint_state> endpoints_;
+    std::list<waiter*> waiters_;
+    std::size_t next_endpoint_ = 0;
+    std::uint64_t connects_ = 0;
+    bool closed_ = false;
+    backend_metrics& metrics_;  // process-wide series for this backend name
+};
+
+// RFC 9113 §8.3.1 pseudo-headers, then `fields` (already built by
+// build_forwarded_request_headers) with lower-case names, minus Host (now
+// :authority) and the connection-specific fields HTTP/2 forbids (§8.2.2).
+std::vector<h2_header> to_h2_request_headers(std::string_view method, std::string_view scheme,
+                                             std::string_view authority, std::string_view path,
+                                             const http::fields& fields);
+
+// One HTTP/2 request/response for a batch item on `pool`; the outcome reads
+// exactly like exchange_once's. A stream the backend never processed
+// (REFUSED_STREAM, above a GOAWAY's last stream id) ends with
+// exchange_error::reset and nothing_received = true: safe to retry, even POST.
+asio::awaitable<exchange_outcome> h2_exchange_once(h2_backend_pool& pool, const item_request& request,
+                                                   const client_info& client, std::uint64_t max_response_bytes,
+                                                   duration timeout, cancel_scope& scope);
+
+}  // namespace batchgate

@@ -1,0 +1,345 @@
+#include "proxy/backend/http1_forwarder.hpp"
+
+#include "proxy/core/http_semantics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <charconv>
+#include <optional>
+
+namespace batchgate {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+bool response_has_no_body(http::verb request_method, unsigned status) {
+    return request_method == http::verb::head || (status >= 100 && status < 200) || status == 204 ||
+           status == 304;
+}
+
+std::string ms(duration d) { return std::to_string(d.count()) + " ms"; }
+
+enum class head_failure { none, io, switching_protocols, too_many_interim };
+
+struct head_status {
+    head_failure failure = head_failure::none;
+    error_code ec;
+    bool nothing_received = false;  // the backend closed before sending a byte
+};
+
+// Reads the final response head, consuming 1xx interim answers: a client of
+// batchgate never sees a backend's 100 or 103, and 101 is refused because
+// batchgate does not tunnel upgraded connections.
+asio::awaitable<head_status> read_response_head(byte_stream& stream, beast::flat_buffer& buffer,
+                                                std::optional<http::response_parser<http::buffer_body>>& parser,
+                                                bool head_request, const backend_config& backend) {
+    head_status st;
+    for (int interim = 0;; ++interim) {
+        if (interim > max_interim_responses) {
+            st.failure = head_failure::too_many_interim;
+            co_return st;
+        }
+        parser.emplace();
+        parser->header_limit(static_cast<std::uint32_t>(backend.max_header_bytes));
+        parser->body_limit(boost::none);
+        if (head_request) parser->skip(true);
+        stream.expires_after(backend.timeout);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, *parser, use_tuple);
+        if (ec) {
+            st.failure = head_failure::io;
+            st.ec = ec;
+            st.nothing_received = interim == 0 && !parser->got_some() && is_connection_loss(ec);
+            co_return st;
+        }
+        const unsigned code = parser->get().result_int();
+        if (code == 101) {
+            st.failure = head_failure::switching_protocols;
+            co_return st;
+        }
+        if (code >= 200) co_return st;
+    }
+}
+
+}  // namespace
+
+namespace {
+
+// Why the exchange could not produce a backend answer: becomes a problem+json.
+struct exchange_failure {
+    http::status status = http::status::bad_gateway;
+    std::string detail;
+    bool client_gone = false;  // nothing to answer: just close
+};
+
+// One pass-through exchange. Phases: route, then send the request and read
+// the backend's final head (retrying where that is safe), then forward the
+// answer. Failures before the answer's head is out become problem+json
+// answers; after it, only closing the connection can signal them.
+// (Failures are carried as values and answered in one place: GCC 12
+// mis-destroys temporaries created inside co_await expressions.)
+class exchange {
+public:
+    exchange(const forward_request& request, const route_match& match, backend_pool& pool,
+             request_body_source& body, response_sink& sink, request_scope& scope)
+        : req_(request), match_(match), pool_(&pool), body_(body), sink_(sink), scope_(scope),
+          limits_(scope.routing->cfg->limits) {
+        summary_.backend = match.backend;
+    }
+
+    asio::awaitable<exchange_summary> run() {
+        std::optional<exchange_failure> failure = co_await obtain_response_head();
+        if (failure) {
+            if (failure->client_gone) co_return summary_;
+            const bool sent = co_await sink_.send_problem(failure->status, failure->detail);
+            summary_.status = sent ? static_cast<unsigned>(failure->status) : 0;
+            co_return summary_;
+        }
+        co_await forward_response();
+        co_return summary_;
+    }
+
+private:
+    exchange_failure backend_failure(http::status status, std::string what) const {
+        auto& m = pool_->metrics();
+        m.response(0);
+        if (status == http::status::gateway_timeout) m.timeouts.fetch_add(1, std::memory_order_relaxed);
+        if (status == http::status::service_unavailable) m.overloaded.fetch_add(1, std::memory_order_relaxed);
+        return {status, "backend " + pool_->config().name + ": " + what};
+    }
+
+    asio::awaitable<std::optional<exchange_failure>> obtain_response_head() {
+        const auto& backend = pool_->config();
+        const bool replayable = is_idempotent(req_.method_text) && body_.done();
+        bool stale_retry_used = false;
+        unsigned counted_attempt = 1;
+        const auto started = std::chrono::steady_clock::now();
+        for (unsigned attempt = 1;; ++attempt) {
+            if (attempt != counted_attempt) {  // a stale-connection replay keeps its attempt number
+                counted_attempt = attempt;
+                pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
+            }
+            const bool may_retry = replayable && attempt < backend.retries.attempts;
+            auto got = co_await pool_->acquire();
+            if (got.error != acquire_error::none) {
+                if (got.error != acquire_error::queue_timeout && may_retry && backend.retries.on_connect_failure)
+                    continue;
+                if (got.error == acquire_error::queue_timeout)
+                    co_return backend_failure(http::status::service_unavailable,
+                                              "every connection busy for " + ms(backend.queue_timeout));
+                if (got.error == acquire_error::connect_timeout)
+                    co_return backend_failure(http::status::gateway_timeout,
+                                              "no connection within " + ms(backend.connect_timeout));
+                co_return backend_failure(http::status::bad_gateway, "cannot connect: " + got.cause.message());
+            }
+            conn_ = std::move(got.connection);
+
+            if (auto failure = co_await send_continue_if_expected()) co_return failure;
+            auto sent = co_await send_request();
+            if (sent.client_error != body_error::none) co_return client_body_failure(sent);
+            if (sent.ec) {
+                const bool stale = conn_.reused() && !stale_retry_used;
+                conn_.release(false);
+                if (replayable && stale) {
+                    stale_retry_used = true;
+                    --attempt;  // a dead pooled connection is not a real attempt
+                    continue;
+                }
+                if (may_retry && backend.retries.on_reset) continue;
+                co_return backend_failure(http::status::bad_gateway,
+                                          "connection lost while sending: " + sent.ec.message());
+            }
+
+            auto head = co_await read_response_head(conn_.stream(), backend_buffer_, response_,
+                                                    req_.method == http::verb::head, backend);
+            if (head.failure == head_failure::none) {
+                pool_->metrics().response(response_->get().result_int());
+                pool_->metrics().latency.observe(std::chrono::steady_clock::now() - started);
+                co_return std::nullopt;
+            }
+            const bool reused = conn_.reused();
+            conn_.release(false);
+            backend_buffer_.clear();
+            if (head.failure == head_failure::switching_protocols)
+                co_return backend_failure(http::status::bad_gateway,
+                                          "answered 101 Switching Protocols; batchgate does not tunnel");
+            if (head.failure == head_failure::too_many_interim)
+                co_return backend_failure(http::status::bad_gateway, "sent only interim (1xx) answers");
+            const bool timed_out = head.ec == beast::error::timeout;
+            if (replayable && head.nothing_received && reused && !stale_retry_used) {
+                stale_retry_used = true;
+                --attempt;
+                continue;
+            }
+            if (may_retry && (timed_out ? backend.retries.on_timeout : backend.retries.on_reset)) continue;
+            if (timed_out)
+                co_return backend_failure(http::status::gateway_timeout, "no response within " + ms(backend.timeout));
+            co_return backend_failure(http::status::bad_gateway, "malformed or missing response: " + head.ec.message());
+        }
+    }
+
+    // The client asked to hear 100 before sending its body; it hears it only
+    // once a backend connection is ready, so a refusal costs it no upload.
+    asio::awaitable<std::optional<exchange_failure>> send_continue_if_expected() {
+        if (sent_continue_ || body_.done() || !req_.expects_continue) co_return std::nullopt;
+        // (Awaited into a named local: GCC 12 miscompiles `if (!co_await …)` here.)
+        const bool sent = co_await sink_.send_continue();
+        if (!sent) co_return exchange_failure{http::status::bad_request, {}, true};
+        sent_continue_ = true;
+        co_return std::nullopt;
+    }
+
+    struct send_status {
+        error_code ec;  // writing to the backend failed
+        body_error client_error = body_error::none;
+        std::string detail;
+    };
+
+    // The request head and its body, pulled from the client side chunk by
+    // chunk (one buffer, whatever the body's size).
+    asio::awaitable<send_status> send_request() {
+        send_status status;
+        http::request<http::buffer_body> out;
+        out.method_string(req_.method_text);
+        out.target(match_.target);
+        out.version(11);
+        build_forwarded_request_headers(*req_.headers, out, scope_.client, conn_.host_header());
+        // The client's id only when sane (request_id_for), else the generated one.
+        if (!scope_.request_id.empty()) out.set("X-Request-Id", scope_.request_id);
+        const bool body_follows = req_.has_body && !body_.done();
+        if (req_.content_length && (*req_.content_length > 0 || body_follows))
+            out.content_length(*req_.content_length);
+        else if (body_follows)
+            out.chunked(true);
+        http::request_serializer<http::buffer_body> serializer{out};
+        const std::span<char> chunk = scope_.relay_buffer;
+        auto& backend_stream = conn_.stream();
+        do {
+            out.body().data = nullptr;
+            out.body().size = 0;
+            out.body().more = false;
+            if (!body_.done()) {
+                auto got = co_await body_.read(chunk);
+                if (got.error != body_error::none) {
+                    status.client_error = got.error;
+                    status.detail = std::move(got.detail);
+                    co_return status;
+                }
+                summary_.request_bytes += got.bytes;
+                out.body().data = got.bytes ? chunk.data() : nullptr;
+                out.body().size = got.bytes;
+                out.body().more = !got.done;
+            }
+            backend_stream.expires_after(pool_->config().timeout);
+            auto [ec, n] = co_await http::async_write(backend_stream, serializer, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec) {
+                status.ec = ec;
+                co_return status;
+            }
+        } while (!serializer.is_done());
+        co_return status;
+    }
+
+    exchange_failure client_body_failure(const send_status& sent) {
+        conn_.release(false);
+        auto& metrics = metrics_registry::global();
+        switch (sent.client_error) {
+        case body_error::timeout:
+            metrics.limit_breached(limit_kind::read_timeout);
+            return {http::status::request_timeout, "request body stalled for " + ms(limits_.read_timeout)};
+        case body_error::too_large:
+            metrics.limit_breached(limit_kind::body_bytes);
+            return {http::status::payload_too_large, "request body larger than limits.max_body_bytes"};
+        case body_error::client_gone: return {http::status::bad_request, {}, true};
+        default: return {http::status::bad_request, "malformed request body: " + sent.detail};
+        }
+    }
+
+    asio::awaitable<void> forward_response() {
+        auto& from_backend = response_->get();
+        response_head head;
+        head.status = from_backend.result_int();
+        head.reason = from_backend.reason();
+        build_forwarded_response_headers(from_backend, head.headers);
+        head.no_body = response_has_no_body(req_.method, head.status);
+        if (head.no_body) {
+            // HEAD and 304 keep the backend's Content-Length: it describes the representation.
+            auto length = from_backend[http::field::content_length];
+            std::uint64_t n = 0;
+            if (!length.empty() && std::from_chars(length.data(), length.data() + length.size(), n).ec == std::errc{})
+                head.content_length = n;
+        } else {
+            if (auto length = response_->content_length()) head.content_length = *length;
+        }
+        summary_.status = head.status;
+        const bool no_body = head.no_body;
+        bool complete = co_await sink_.send_head(std::move(head));
+        if (complete && !no_body) complete = co_await relay_response_body();
+        if (!complete) {
+            // The head may be out, so a failure now cannot become an error
+            // status: the sink cuts the response short instead.
+            sink_.abort();
+        }
+        const bool backend_reusable =
+            complete && response_->is_done() && response_->keep_alive() && backend_buffer_.size() == 0;
+        conn_.release(backend_reusable);
+    }
+
+    asio::awaitable<bool> relay_response_body() {
+        const std::span<char> chunk = scope_.relay_buffer;
+        auto& backend_stream = conn_.stream();
+        auto& body = response_->get().body();
+        bool last_sent = false;
+        while (!response_->is_done()) {
+            body.data = chunk.data();
+            body.size = chunk.size();
+            backend_stream.expires_after(pool_->config().timeout);
+            auto [ec, n] = co_await http::async_read(backend_stream, backend_buffer_, *response_, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec) co_return false;
+            const std::size_t got = chunk.size() - body.size;
+            summary_.response_bytes += got;
+            last_sent = response_->is_done();
+            const bool sent = co_await sink_.send_data(std::span<const char>(chunk.data(), got), last_sent);
+            if (!sent) co_return false;
+        }
+        backend_stream.expires_never();
+        if (last_sent) co_return true;
+        const bool sent = co_await sink_.send_data({}, true);
+        co_return sent;
+    }
+
+    const forward_request& req_;
+    const route_match& match_;
+    backend_pool* pool_;
+    request_body_source& body_;
+    response_sink& sink_;
+    request_scope& scope_;
+    const limits_config& limits_;
+    bool sent_continue_ = false;
+    pooled_connection conn_;
+    beast::flat_buffer backend_buffer_;
+    std::optional<http::response_parser<http::buffer_body>> response_;
+    exchange_summary summary_;
+};
+
+}  // namespace
+
+asio::awaitable<exchange_summary> forward_over_http1(const forward_request& request, const route_match& match,
+                                                     backend_pool& pool, request_body_source& body,
+                                                     response_sink& sink, request_scope& scope) {
+    exchange ex(request, match, pool, body, sink, scope);
+    co_return co_await ex.run();
+}
+
+}  // namespace batchgate

@@ -1,0 +1,58 @@
+#include "proxy/backend/in_flight_limiter.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace batchgate {
+
+namespace asio = boost::asio;
+
+asio::awaitable<bool> in_flight_limiter::acquire(std::chrono::steady_clock::duration timeout) {
+    std::shared_ptr<waiter> me;
+    {
+        std::lock_guard lock(mutex_);
+        if (in_flight_ < limit_ && waiters_.empty()) {
+            ++in_flight_;
+            co_return true;
+        }
+        me = std::make_shared<waiter>(co_await asio::this_coro::executor);
+        waiters_.push_back(me);
+    }
+    me->timer.expires_after(timeout);
+    co_await me->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    std::lock_guard lock(mutex_);
+    if (me->granted) co_return true;  // even if the timer fired too: the slot is ours
+    waiters_.remove(me);
+    co_return false;
+}
+
+void in_flight_limiter::release() {
+    std::shared_ptr<waiter> next;
+    {
+        std::lock_guard lock(mutex_);
+        if (waiters_.empty()) {
+            --in_flight_;
+            return;
+        }
+        next = std::move(waiters_.front());
+        waiters_.pop_front();
+        next->granted = true;  // the slot passes over; in_flight_ stays
+    }
+    // The waiter's timer belongs to its own thread: wake it there.
+    auto executor = next->timer.get_executor();
+    asio::post(executor, [next] { next->timer.cancel(); });
+}
+
+std::size_t in_flight_limiter::in_flight() const {
+    std::lock_guard lock(mutex_);
+    return in_flight_;
+}
+
+std::size_t in_flight_limiter::waiting() const {
+    std::lock_guard lock(mutex_);
+    return waiters_.size();
+}
+
+}  // namespace batchgate

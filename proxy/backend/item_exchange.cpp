@@ -1,0 +1,114 @@
+#include "proxy/backend/item_exchange.hpp"
+
+#include "proxy/core/http_semantics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace batchgate {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+
+exchange_error classify(const error_code& ec, const cancel_scope& scope) {
+    if (ec == beast::error::timeout) return exchange_error::timeout;
+    if (ec == asio::error::operation_aborted) return scope.cancelled() ? exchange_error::cancelled : exchange_error::reset;
+    if (ec == http::error::body_limit) return exchange_error::too_large;
+    if (is_connection_loss(ec)) return exchange_error::reset;
+    if (ec.category() == http::make_error_code(http::error::bad_field).category()) return exchange_error::malformed;
+    return exchange_error::reset;
+}
+
+// Methods whose requests carry a body by definition get Content-Length: 0
+// when the item has none, so the backend need not guess.
+bool expects_body(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
+
+}  // namespace
+
+asio::awaitable<exchange_outcome> exchange_once(backend_pool& pool, const item_request& request,
+                                                const client_info& client, std::uint64_t max_response_bytes,
+                                                duration timeout, cancel_scope& scope) {
+    exchange_outcome out;
+    if (scope.cancelled()) {
+        out.error = exchange_error::cancelled;
+        co_return out;
+    }
+    auto got = co_await pool.acquire();
+    switch (got.error) {
+    case acquire_error::none: break;
+    case acquire_error::queue_timeout: out.error = exchange_error::queue_timeout; co_return out;
+    case acquire_error::connect_timeout: out.error = exchange_error::connect_timeout; co_return out;
+    case acquire_error::connect_failed:
+        out.error = exchange_error::connect_failed;
+        out.cause = got.cause;
+        co_return out;
+    }
+    pooled_connection conn = std::move(got.connection);
+    out.reused = conn.reused();
+    if (scope.cancelled()) {
+        conn.release(true);  // never used: fit for the next caller
+        out.error = exchange_error::cancelled;
+        co_return out;
+    }
+    auto& stream = conn.stream();
+    cancel_scope::registration registered(scope, [&stream] { stream.cancel(); });
+
+    http::request<http::string_body> req;
+    req.method_string(request.method);
+    req.target(request.target);
+    req.version(11);
+    build_forwarded_request_headers(request.headers, req, client, conn.host_header());
+    if (request.has_body || expects_body(request.method)) {
+        req.body() = request.body;
+        req.content_length(request.body.size());
+    }
+
+    stream.expires_after(timeout);  // one budget for writing the request and reading the answer
+    auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
+    if (wec) {
+        out.error = classify(wec, scope);
+        out.cause = wec;
+        co_return out;  // `conn` closes itself
+    }
+
+    beast::flat_buffer buffer;
+    for (int interim = 0;; ++interim) {
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(pool.config().max_header_bytes));
+        parser.body_limit(max_response_bytes);
+        if (request.method == "HEAD") parser.skip(true);
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        if (ec) {
+            out.error = classify(ec, scope);
+            out.cause = ec;
+            out.nothing_received = interim == 0 && !parser.got_some() && is_connection_loss(ec);
+            co_return out;
+        }
+        const unsigned status = parser.get().result_int();
+        if (status == 101) {
+            out.error = exchange_error::switching_protocols;
+            co_return out;
+        }
+        if (status < 200) {
+            if (interim >= max_interim_responses) {
+                out.error = exchange_error::only_interim;
+                co_return out;
+            }
+            continue;  // 100, 103, …: consumed, never shown to the client
+        }
+        const bool reusable = parser.keep_alive() && buffer.size() == 0;
+        out.response = parser.release();
+        stream.expires_never();
+        conn.release(reusable);
+        co_return out;
+    }
+}
+
+}  // namespace batchgate

@@ -1,0 +1,15 @@
+#include "proxy/core/exchange.hpp"
+
+namespace batchgate {
+
+asio::awaitable<bool> response_sink::send_problem(http::status status, std::string_view detail,
+                                                  problem_position where) {
+    response_head head;
+    head.status = static_cast<unsigned>(status);
+    head.headers.set(http::field::content_type, "application/problem+json");
+    head.headers.set(http::field::cache_control, "no-store");
+    auto body = problem_json(status, detail, where);
+    co_return co_await send_answer(std::move(head), std::move(body));
+}
+
+}  // namespace batchgate

@@ -1,0 +1,204 @@
+#include "proxy/frontend/http1_frontend.hpp"
+
+#include "proxy/backend/forward.hpp"
+#include "proxy/batch/batch_handler.hpp"
+#include "proxy/core/metrics.hpp"
+#include "proxy/core/problem.hpp"
+#include "proxy/frontend/access_log.hpp"
+#include "proxy/frontend/http1_exchange_io.hpp"
+#include "proxy/frontend/read_deadline.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <chrono>
+
+namespace batchgate {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using tcp = asio::ip::tcp;
+
+// Request-smuggling defences beyond Beast's own parser (which already refuses
+// differing Content-Length values, empty header names and bad chunking).
+// Returns why the request is refused, or "" when it is acceptable.
+std::string_view smuggling_check(const http::request_parser<http::buffer_body>& parser) {
+    const auto& req = parser.get();
+    const auto te_count = req.count(http::field::transfer_encoding);
+    if (te_count > 1) return "more than one Transfer-Encoding header";
+    if (te_count == 1) {
+        if (!beast::iequals(req[http::field::transfer_encoding], "chunked"))
+            return "Transfer-Encoding other than exactly 'chunked'";
+        if (req.count(http::field::content_length) > 0) return "both Content-Length and Transfer-Encoding";
+    }
+    if (req.count(http::field::content_length) > 1) return "more than one Content-Length header";
+    if (req.version() >= 11 && req.count(http::field::host) != 1) return "HTTP/1.1 request needs exactly one Host";
+    // Beast 1.81 replaces obsolete line folding with a space (RFC 9112 §5.2),
+    // so a fold never gets here; this refuses what is left that could put a
+    // raw CR, LF or NUL on the backend connection.
+    for (const auto& f : req)
+        if (!is_safe_header_value(f.value())) return "a control character in a header value";
+    return {};
+}
+
+// Maps a failure to read the request head to the answer it deserves, or
+// nullopt when the connection should just be closed (client went away).
+// Only called once the first bytes of a request arrived, so a timeout is a
+// slow client, not an idle one.
+struct head_refusal {
+    http::status status;
+    std::string_view detail;
+    limit_kind limit;
+};
+
+std::optional<head_refusal> classify_head_error(const error_code& ec) {
+    if (ec == http::error::header_limit)
+        return head_refusal{http::status::request_header_fields_too_large,
+                            "request head larger than limits.max_header_bytes", limit_kind::header_bytes};
+    if (ec == http::error::body_limit)
+        return head_refusal{http::status::payload_too_large, "request body larger than limits.max_body_bytes",
+                            limit_kind::body_bytes};
+    if (ec == beast::error::timeout)
+        return head_refusal{http::status::request_timeout, "request head not received within limits.header_timeout",
+                            limit_kind::header_timeout};
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted || ec == http::error::partial_message)
+        return std::nullopt;
+    if (ec.category() == http::make_error_code(http::error::bad_field).category())
+        return head_refusal{http::status::bad_request, "malformed request head", limit_kind::bad_request};
+    return std::nullopt;
+}
+
+// Half-close and discard what the client still sends for a moment, so an
+// error answer is not destroyed by a RST from unread bytes in our buffer.
+asio::awaitable<void> lingering_close(byte_stream& stream) {
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::array<char, 4096> sink;
+    stream.expires_after(std::chrono::seconds(1));
+    for (std::size_t discarded = 0; discarded < 256 * 1024;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        if (ec) break;
+        discarded += n;
+    }
+    stream.socket().close(ignored);
+}
+
+// A refusal of a request whose head could not be read: the connection ends
+// after it (what follows on the wire is not a request we can find).
+asio::awaitable<exchange_summary> refuse_head(byte_stream& stream, const head_refusal& refusal, duration send_timeout) {
+    exchange_summary summary;
+    auto res = make_problem(refusal.status, refusal.detail, 11, false);
+    stream.expires_after(send_timeout);
+    // A client that cannot take it is closed anyway; one that stalls is counted.
+    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    if (ec == beast::error::timeout) metrics_registry::global().limit_breached(limit_kind::send_timeout);
+    summary.status = static_cast<unsigned>(refusal.status);
+    summary.response_bytes = res.body().size();
+    co_return summary;
+}
+
+}  // namespace
+
+asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_info client, std::string received) {
+    auto& metrics = metrics_registry::global();
+    scoped_gauge connected(metrics.client_connections);
+    session_handle handle{&stream.tcp(), false, {}};
+    worker::registration registered(w, &handle);
+    std::size_t header_limit = w.routing->cfg->limits.max_header_bytes;
+    // Pipelined requests wait here; the bound stops a client from queueing more.
+    beast::flat_buffer buffer(std::max(header_limit + relay_chunk_bytes, received.size()));
+    buffer.commit(asio::buffer_copy(buffer.prepare(received.size()), asio::buffer(received)));
+    auto relay_buffer = std::make_unique<char[]>(relay_chunk_bytes);
+    bool linger = false;  // an error answer was sent while the client may still be sending
+
+    while (!w.draining) {
+        auto routing = w.routing;  // this request keeps its configuration generation
+        const auto& limits = routing->cfg->limits;
+        if (buffer.size() == 0) {
+            handle.idle = true;
+            stream.expires_after(limits.idle_timeout);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(relay_chunk_bytes), use_tuple);
+            handle.idle = false;
+            if (ec) break;
+            buffer.commit(n);
+        }
+        const auto started = std::chrono::steady_clock::now();
+
+        http::request_parser<http::buffer_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+        parser.body_limit(limits.max_body_bytes);
+        stream.expires_never();
+        read_deadline deadline(stream.socket());
+        deadline.arm(limits.header_timeout);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        if (deadline.disarm()) ec = beast::error::timeout;
+        if (ec) {
+            if (auto answer = classify_head_error(ec)) {
+                metrics.limit_breached(answer->limit);
+                auto s = co_await refuse_head(stream, *answer, limits.send_timeout);
+                metrics.request_done(request_kind::passthrough, s.status, std::chrono::steady_clock::now() - started);
+                log_access(client, request_id_for({}), "-", "-", s, started);
+                linger = true;
+            }
+            break;
+        }
+
+        request_scope scope{routing, client, &w.draining, request_id_for(parser.get()["x-request-id"]),
+                            std::span<char>(relay_buffer.get(), relay_chunk_bytes)};
+        scope.client.trusted = any_contains(routing->cfg->trusted_proxies, client.address);
+        auto& req = parser.get();
+        forward_request request;
+        request.method = req.method();
+        request.method_text = req.method_string();
+        request.target = req.target();
+        request.headers = &req;
+        if (auto length = parser.content_length()) request.content_length = *length;
+        request.has_body = !parser.is_done();
+        request.expects_continue = req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue");
+        http1_body_source body(stream, buffer, parser, limits.read_timeout);
+        http1_response_sink sink(stream, body, req.version(), req.keep_alive() && !w.draining, limits.send_timeout,
+                                 &w.draining);
+        exchange_summary summary;
+        auto kind = request_kind::passthrough;
+        if (auto why = smuggling_check(parser); !why.empty()) {
+            metrics.limit_breached(limit_kind::smuggling);
+            body.abandon();  // whatever follows on the wire cannot be trusted
+            const bool sent = co_await sink.send_problem(http::status::bad_request, why);
+            summary.status = sent ? 400 : 0;
+        } else if (auto expect = req[http::field::expect];
+                   !expect.empty() && !beast::iequals(expect, "100-continue")) {
+            const bool sent = co_await sink.send_problem(http::status::expectation_failed,
+                                                         "only 'Expect: 100-continue' is supported");
+            summary.status = sent ? 417 : 0;
+        } else if (is_batch_target(req.target(), *routing->cfg)) {
+            kind = request_kind::batch;
+            summary = co_await serve_batch(request, body, sink, scope);
+        } else {
+            summary = co_await forward_to_backend(request, body, sink, scope);
+        }
+        summary.keep_alive = sink.keep_alive() && !body.failed();
+        summary.response_bytes = std::max(summary.response_bytes, sink.bytes_sent());
+        metrics.request_done(kind, summary.status, std::chrono::steady_clock::now() - started);
+        log_access(client, scope.request_id, req.method_string(), req.target(), summary, started);
+        if (!summary.keep_alive) {
+            linger = summary.status != 0;
+            break;
+        }
+    }
+
+    if (linger) {
+        co_await lingering_close(stream);
+    } else {
+        error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.socket().close(ignored);
+    }
+}
+
+}  // namespace batchgate
