@@ -1,6 +1,6 @@
 #include "proxy/backend/forward.hpp"
 
-#include "proxy/backend/h2_backend.hpp"
+#include "proxy/backend/h2_client.hpp"
 #include "proxy/backend/h2_forwarder.hpp"
 #include "proxy/backend/http1_forwarder.hpp"
 

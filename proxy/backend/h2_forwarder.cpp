@@ -1,6 +1,6 @@
 #include "proxy/backend/h2_forwarder.hpp"
 
-#include "proxy/backend/h2_backend.hpp"
+#include "proxy/backend/h2_client.hpp"
 #include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -172,7 +172,7 @@ struct attempt_result {
 
 class h2_forward {
 public:
-    h2_forward(const forward_request& request, const route_match& match, h2_backend_pool& pool,
+    h2_forward(const forward_request& request, const route_match& match, h2_pool& pool,
                request_body_source& body, response_sink& sink, request_scope& scope)
         : request_(request),
           match_(match),
@@ -355,7 +355,7 @@ private:
         return outcome::client_gone;
     }
 
-    std::vector<h2_header> headers_for(const h2_backend_pool::slot& got) const {
+    std::vector<h2_header> headers_for(const h2_pool::slot& got) const {
         http::fields fields;
         build_forwarded_request_headers(*request_.headers, fields, scope_.client, got.authority);
         // The client's id only when sane (request_id_for), else the generated one.
@@ -366,7 +366,7 @@ private:
         return out;
     }
 
-    asio::awaitable<attempt_result> attempt_once(h2_backend_pool::slot& got) {
+    asio::awaitable<attempt_result> attempt_once(h2_pool::slot& got) {
         // Nothing suspends from acquire() to the submit: the room it found is still there.
         auto executor = co_await asio::this_coro::executor;
         stream_relay relay(executor);
@@ -521,7 +521,7 @@ private:
 
     const forward_request& request_;
     const route_match& match_;
-    h2_backend_pool& pool_;
+    h2_pool& pool_;
     request_body_source& body_;
     response_sink& sink_;
     request_scope& scope_;
@@ -542,7 +542,7 @@ private:
 }  // namespace
 
 asio::awaitable<exchange_summary> forward_over_h2(const forward_request& request, const route_match& match,
-                                                  h2_backend_pool& pool, request_body_source& body,
+                                                  h2_pool& pool, request_body_source& body,
                                                   response_sink& sink, request_scope& scope) {
     h2_forward forward(request, match, pool, body, sink, scope);
     co_return co_await forward.run();

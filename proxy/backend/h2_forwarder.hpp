@@ -1,5 +1,5 @@
 // Pass-through to an h2c/h2 backend: one client request becomes one stream
-// on a multiplexed session from the backend's h2_backend_pool, whatever
+// on a multiplexed session from the backend's h2_pool, whatever
 // protocol the client spoke (proxied_exchange.hpp).
 //
 // Both bodies stream and both are bounded: the request body is read from the
@@ -25,10 +25,10 @@
 
 namespace batchgate {
 
-class h2_backend_pool;
+class h2_pool;
 
 asio::awaitable<exchange_summary> forward_over_h2(const forward_request& request, const route_match& match,
-                                                  h2_backend_pool& pool, request_body_source& body,
+                                                  h2_pool& pool, request_body_source& body,
                                                   response_sink& sink, request_scope& scope);
 
 }  // namespace batchgate

@@ -89,7 +89,7 @@ struct exchange_failure {
 // mis-destroys temporaries created inside co_await expressions.)
 class exchange {
 public:
-    exchange(const forward_request& request, const route_match& match, backend_pool& pool,
+    exchange(const forward_request& request, const route_match& match, http1_pool& pool,
              request_body_source& body, response_sink& sink, request_scope& scope)
         : req_(request), match_(match), pool_(&pool), body_(body), sink_(sink), scope_(scope),
           limits_(scope.routing->cfg->limits) {
@@ -321,7 +321,7 @@ private:
 
     const forward_request& req_;
     const route_match& match_;
-    backend_pool* pool_;
+    http1_pool* pool_;
     request_body_source& body_;
     response_sink& sink_;
     request_scope& scope_;
@@ -336,7 +336,7 @@ private:
 }  // namespace
 
 asio::awaitable<exchange_summary> forward_over_http1(const forward_request& request, const route_match& match,
-                                                     backend_pool& pool, request_body_source& body,
+                                                     http1_pool& pool, request_body_source& body,
                                                      response_sink& sink, request_scope& scope) {
     exchange ex(request, match, pool, body, sink, scope);
     co_return co_await ex.run();

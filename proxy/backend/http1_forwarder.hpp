@@ -5,7 +5,7 @@
 // backend's policy where replaying is safe.
 #pragma once
 
-#include "proxy/backend/backend_pool.hpp"
+#include "proxy/backend/http1_pool.hpp"
 #include "proxy/backend/request_scope.hpp"
 #include "proxy/backend/router.hpp"
 #include "proxy/core/exchange.hpp"
@@ -13,7 +13,7 @@
 namespace batchgate {
 
 asio::awaitable<exchange_summary> forward_over_http1(const forward_request& request, const route_match& match,
-                                                     backend_pool& pool, request_body_source& body,
+                                                     http1_pool& pool, request_body_source& body,
                                                      response_sink& sink, request_scope& scope);
 
 }  // namespace batchgate

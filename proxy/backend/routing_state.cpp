@@ -1,7 +1,7 @@
 #include "proxy/backend/routing_state.hpp"
 
 #include "proxy/backend/backend_tls.hpp"
-#include "proxy/backend/h2_backend.hpp"
+#include "proxy/backend/h2_client.hpp"
 
 #include <stdexcept>
 
@@ -31,17 +31,17 @@ routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_execu
         switch (backend.protocol) {
         case backend_protocol::http1:
         case backend_protocol::https:
-            pools.emplace(name, std::make_shared<backend_pool>(executor, backend, workers, std::move(context)));
+            pools.emplace(name, std::make_shared<http1_pool>(executor, backend, workers, std::move(context)));
             break;
         case backend_protocol::h2c:
         case backend_protocol::h2:
-            h2_pools.emplace(name, std::make_shared<h2_backend_pool>(executor, backend, workers, std::move(context)));
+            h2_pools.emplace(name, std::make_shared<h2_pool>(executor, backend, workers, std::move(context)));
             break;
         }
     }
 }
 
-// Out of line: h2_backend_pool is only forward-declared in the header.
+// Out of line: h2_pool is only forward-declared in the header.
 routing_state::~routing_state() = default;
 
 void routing_state::close_pools() {

@@ -3,7 +3,7 @@
 // alive.
 #pragma once
 
-#include "proxy/backend/backend_pool.hpp"
+#include "proxy/backend/http1_pool.hpp"
 #include "proxy/backend/in_flight_limiter.hpp"
 #include "proxy/backend/router.hpp"
 #include "proxy/config/config.hpp"
@@ -16,7 +16,7 @@
 
 namespace batchgate {
 
-class h2_backend_pool;
+class h2_pool;
 
 using limiter_map = std::unordered_map<std::string, std::shared_ptr<in_flight_limiter>>;
 
@@ -39,8 +39,8 @@ struct routing_state {
     // This worker's own pools: keep-alive HTTP/1.1 ones for http1/https
     // backends, multiplexed HTTP/2 sessions for h2c/h2 ones. Each backend is
     // in exactly one of the two maps.
-    std::unordered_map<std::string, std::shared_ptr<backend_pool>> pools;
-    std::unordered_map<std::string, std::shared_ptr<h2_backend_pool>> h2_pools;
+    std::unordered_map<std::string, std::shared_ptr<http1_pool>> pools;
+    std::unordered_map<std::string, std::shared_ptr<h2_pool>> h2_pools;
     limiter_map limiters;  // shared across workers
 
     routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers,

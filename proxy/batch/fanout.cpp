@@ -2,9 +2,9 @@
 
 #include "proxy/core/http_semantics.hpp"
 
-#include "proxy/backend/h2_backend.hpp"
+#include "proxy/backend/h2_client.hpp"
 #include "proxy/backend/in_flight_limiter.hpp"
-#include "proxy/backend/item_exchange.hpp"
+#include "proxy/backend/http1_client.hpp"
 #include "proxy/batch/multistatus.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -239,8 +239,8 @@ private:
         request.has_body = item.has_body;
 
         // Exactly one of the two: the backend's protocol chose its pool.
-        backend_pool* h1_pool = nullptr;
-        h2_backend_pool* h2_pool = nullptr;
+        http1_pool* h1_pool = nullptr;
+        h2_pool* h2_pool = nullptr;
         if (auto it = in_.routing.h2_pools.find(match.backend); it != in_.routing.h2_pools.end())
             h2_pool = it->second.get();
         else
@@ -288,7 +288,7 @@ private:
             if (h2_pool)
                 o = co_await h2_exchange_once(*h2_pool, request, in_.client, limit, budget, scope_);
             else
-                o = co_await exchange_once(*h1_pool, request, in_.client, limit, budget, scope_);
+                o = co_await http1_exchange_once(*h1_pool, request, in_.client, limit, budget, scope_);
             record(metrics, o, clock::now() - sent_at);
             const auto& retries = backend.retries;
             bool retry = false;

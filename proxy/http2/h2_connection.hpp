@@ -1,7 +1,7 @@
 // One HTTP/2 connection driven from Asio: the only code in batchgate that
 // talks to nghttp2 (1.52). Role-neutral where it is cheap: the backend side
-// (h2_backend) uses the client role today; the HTTP/2 frontend will use the
-// server role through the same reader/writer core.
+// (h2_client) uses the client role, the HTTP/2 frontend (h2_frontend) the
+// server role, through the same reader/writer core.
 //
 // How it is driven (ARCHITECTURE.md, "Driving nghttp2 1.52 from Asio"):
 // - two coroutines per connection: a reader (async_read_some → mem_recv) and

@@ -1,5 +1,5 @@
 // The per-worker connection pool against real sockets.
-#include "proxy/backend/backend_pool.hpp"
+#include "proxy/backend/http1_pool.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
 
@@ -25,12 +25,12 @@ backend_config pool_config(std::vector<std::string> endpoints, std::size_t max_c
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(backend_pool)
+BOOST_AUTO_TEST_SUITE(http1_pool)
 
 BOOST_AUTO_TEST_CASE(released_connections_are_reused) {
     test_backend backend;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<batchgate::backend_pool>(ex, pool_config({backend.address()}, 4), 1);
+        auto pool = std::make_shared<batchgate::http1_pool>(ex, pool_config({backend.address()}, 4), 1);
         auto first = co_await pool->acquire();
         BOOST_REQUIRE(first.error == acquire_error::none);
         BOOST_TEST(!first.connection.reused());
@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(released_connections_are_reused) {
 BOOST_AUTO_TEST_CASE(full_pool_times_out_waiters) {
     test_backend backend;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<batchgate::backend_pool>(ex, pool_config({backend.address()}, 1), 1);
+        auto pool = std::make_shared<batchgate::http1_pool>(ex, pool_config({backend.address()}, 1), 1);
         auto held = co_await pool->acquire();
         BOOST_REQUIRE(held.error == acquire_error::none);
         auto started = std::chrono::steady_clock::now();
@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(full_pool_times_out_waiters) {
 BOOST_AUTO_TEST_CASE(a_returned_connection_goes_to_the_first_waiter) {
     test_backend backend;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<batchgate::backend_pool>(
+        auto pool = std::make_shared<batchgate::http1_pool>(
             ex, pool_config({backend.address()}, 1, std::chrono::seconds(5)), 1);
         auto held = co_await pool->acquire();
         asio::steady_timer later(ex, std::chrono::milliseconds(50));
@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(a_returned_connection_goes_to_the_first_waiter) {
 BOOST_AUTO_TEST_CASE(a_closed_connection_frees_its_slot_for_a_waiter) {
     test_backend backend;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<batchgate::backend_pool>(
+        auto pool = std::make_shared<batchgate::http1_pool>(
             ex, pool_config({backend.address()}, 1, std::chrono::seconds(5)), 1);
         auto held = co_await pool->acquire();
         asio::steady_timer later(ex, std::chrono::milliseconds(50));
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(a_closed_connection_frees_its_slot_for_a_waiter) {
 BOOST_AUTO_TEST_CASE(endpoints_are_used_round_robin) {
     test_backend a, b;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<batchgate::backend_pool>(ex, pool_config({a.address(), b.address()}, 4), 1);
+        auto pool = std::make_shared<batchgate::http1_pool>(ex, pool_config({a.address(), b.address()}, 4), 1);
         auto first = co_await pool->acquire();
         auto second = co_await pool->acquire();
         BOOST_TEST((first.error == acquire_error::none && second.error == acquire_error::none));
@@ -104,7 +104,7 @@ BOOST_AUTO_TEST_CASE(endpoints_are_used_round_robin) {
 
 BOOST_AUTO_TEST_CASE(refused_connect_is_reported_and_frees_the_slot) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<batchgate::backend_pool>(
+        auto pool = std::make_shared<batchgate::http1_pool>(
             ex, pool_config({"127.0.0.1:" + std::to_string(closed_port())}, 1), 1);
         auto r = co_await pool->acquire();
         BOOST_TEST((r.error == acquire_error::connect_failed));
@@ -115,9 +115,9 @@ BOOST_AUTO_TEST_CASE(refused_connect_is_reported_and_frees_the_slot) {
 
 BOOST_AUTO_TEST_CASE(max_connections_is_shared_between_workers) {
     asio::io_context io;
-    batchgate::backend_pool pool(io.get_executor(), pool_config({"127.0.0.1:1"}, 32), 2);
+    batchgate::http1_pool pool(io.get_executor(), pool_config({"127.0.0.1:1"}, 32), 2);
     BOOST_TEST(pool.per_endpoint_limit() == 16u);
-    batchgate::backend_pool small(io.get_executor(), pool_config({"127.0.0.1:1"}, 1), 4);
+    batchgate::http1_pool small(io.get_executor(), pool_config({"127.0.0.1:1"}, 1), 4);
     BOOST_TEST(small.per_endpoint_limit() == 1u);
 }
 

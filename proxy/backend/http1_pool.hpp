@@ -36,7 +36,7 @@ using boost::system::error_code;
 // Why a connection could not be had; maps to 503 / 502 / 504.
 enum class acquire_error { none, queue_timeout, connect_failed, connect_timeout };
 
-class backend_pool;
+class http1_pool;
 
 // One backend connection lent to one exchange. Give it back with
 // release(true) when the exchange ended cleanly and the connection may carry
@@ -55,8 +55,8 @@ public:
     explicit operator bool() const { return stream_.has_value(); }
 
 private:
-    friend class backend_pool;
-    std::shared_ptr<backend_pool> pool_;
+    friend class http1_pool;
+    std::shared_ptr<http1_pool> pool_;
     std::size_t endpoint_ = 0;
     std::optional<byte_stream> stream_;
     bool reused_ = false;
@@ -76,16 +76,16 @@ struct pool_stats {
     std::uint64_t reuses = 0;
 };
 
-class backend_pool : public std::enable_shared_from_this<backend_pool> {
+class http1_pool : public std::enable_shared_from_this<http1_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
     // `tls`: the backend's client context (https/h2), shared by every
     // worker's pool; built here when not given (tests, one pool alone).
-    backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+    http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
                  std::shared_ptr<asio::ssl::context> tls = {});
-    ~backend_pool();
-    backend_pool(const backend_pool&) = delete;
-    backend_pool& operator=(const backend_pool&) = delete;
+    ~http1_pool();
+    http1_pool(const http1_pool&) = delete;
+    http1_pool& operator=(const http1_pool&) = delete;
 
     asio::awaitable<acquire_result> acquire();
 

@@ -1,4 +1,4 @@
-#include "proxy/backend/item_exchange.hpp"
+#include "proxy/backend/http1_client.hpp"
 
 #include "proxy/core/http_semantics.hpp"
 
@@ -32,9 +32,9 @@ bool expects_body(std::string_view method) { return method == "POST" || method =
 
 }  // namespace
 
-asio::awaitable<exchange_outcome> exchange_once(backend_pool& pool, const item_request& request,
-                                                const client_info& client, std::uint64_t max_response_bytes,
-                                                duration timeout, cancel_scope& scope) {
+asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const item_request& request,
+                                                      const client_info& client, std::uint64_t max_response_bytes,
+                                                      duration timeout, cancel_scope& scope) {
     exchange_outcome out;
     if (scope.cancelled()) {
         out.error = exchange_error::cancelled;

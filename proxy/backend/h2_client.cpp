@@ -1,4 +1,4 @@
-#include "proxy/backend/h2_backend.hpp"
+#include "proxy/backend/h2_client.hpp"
 
 #include "proxy/backend/backend_tls.hpp"
 #include "proxy/core/http_semantics.hpp"
@@ -54,7 +54,7 @@ std::string lower(std::string_view s) {
 }
 
 std::vector<h2_header> request_headers(const item_request& request, const client_info& client,
-                                       const h2_backend_pool::slot& slot, bool send_body) {
+                                       const h2_pool::slot& slot, bool send_body) {
     http::fields fields;
     build_forwarded_request_headers(request.headers, fields, client, slot.authority);
     auto out = to_h2_request_headers(request.method, slot.scheme, slot.authority, request.target, fields);
@@ -207,7 +207,7 @@ std::vector<h2_header> to_h2_request_headers(std::string_view method, std::strin
     return out;
 }
 
-h2_backend_pool::h2_backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+h2_pool::h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
                                  std::shared_ptr<asio::ssl::context> tls)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
@@ -222,7 +222,7 @@ h2_backend_pool::h2_backend_pool(asio::any_io_executor executor, backend_config 
     }
 }
 
-h2_backend_pool::~h2_backend_pool() {
+h2_pool::~h2_pool() {
     // Sessions outlive us while their streams finish, but can no longer
     // report back (their on_change holds a dead weak_ptr): settle the gauges now.
     for (auto& ep : endpoints_) {
@@ -234,7 +234,7 @@ h2_backend_pool::~h2_backend_pool() {
     }
 }
 
-h2_connection_options h2_backend_pool::session_options() const {
+h2_connection_options h2_pool::session_options() const {
     h2_connection_options o;
     o.role = h2_role::client;
     o.max_concurrent_streams = 100;  // we accept no pushed streams, but the setting must be sane
@@ -244,7 +244,7 @@ h2_connection_options h2_backend_pool::session_options() const {
     return o;
 }
 
-std::size_t h2_backend_pool::live_sessions(const endpoint_state& ep) const {
+std::size_t h2_pool::live_sessions(const endpoint_state& ep) const {
     // Sessions told to go away finish their streams on the side and do not
     // block a replacement.
     return static_cast<std::size_t>(std::count_if(ep.sessions.begin(), ep.sessions.end(), [](const session_entry& s) {
@@ -252,7 +252,7 @@ std::size_t h2_backend_pool::live_sessions(const endpoint_state& ep) const {
     }));
 }
 
-std::shared_ptr<h2_connection> h2_backend_pool::pick_session(std::size_t& endpoint) {
+std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint) {
     const std::size_t n = endpoints_.size();
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t idx = (next_endpoint_ + i) % n;
@@ -267,7 +267,7 @@ std::shared_ptr<h2_connection> h2_backend_pool::pick_session(std::size_t& endpoi
     return nullptr;
 }
 
-std::optional<std::size_t> h2_backend_pool::endpoint_for_new_session() {
+std::optional<std::size_t> h2_pool::endpoint_for_new_session() {
     const std::size_t n = endpoints_.size();
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t idx = (next_endpoint_ + i) % n;
@@ -280,7 +280,7 @@ std::optional<std::size_t> h2_backend_pool::endpoint_for_new_session() {
     return std::nullopt;
 }
 
-asio::awaitable<h2_backend_pool::slot> h2_backend_pool::acquire() {
+asio::awaitable<h2_pool::slot> h2_pool::acquire() {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const auto queue_deadline = clock_type::now() + cfg_.queue_timeout;
     for (;;) {
@@ -300,7 +300,7 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::acquire() {
 // Connects, starts a session and waits for the backend's SETTINGS (all
 // within connect_timeout), so the first streams already respect its
 // SETTINGS_MAX_CONCURRENT_STREAMS instead of being refused.
-asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx) {
+asio::awaitable<h2_pool::slot> h2_pool::connect(std::size_t idx) {
     auto self = shared_from_this();
     auto& ep = endpoints_[idx];
     ep.connecting = true;
@@ -351,7 +351,7 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
     }
 
     auto session = std::make_shared<h2_connection>(std::move(*connected), session_options());
-    std::weak_ptr<h2_backend_pool> weak = self;
+    std::weak_ptr<h2_pool> weak = self;
     h2_connection* raw = session.get();
     session->on_change([weak, idx, raw] {
         if (auto pool = weak.lock()) pool->session_changed(idx, raw);
@@ -379,7 +379,7 @@ asio::awaitable<h2_backend_pool::slot> h2_backend_pool::connect(std::size_t idx)
     co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::connection_reset};
 }
 
-asio::awaitable<bool> h2_backend_pool::wait_for_change(clock_type::time_point deadline) {
+asio::awaitable<bool> h2_pool::wait_for_change(clock_type::time_point deadline) {
     if (clock_type::now() >= deadline) co_return false;
     asio::steady_timer timer(executor_, deadline);
     waiter w{&timer, false};
@@ -389,7 +389,7 @@ asio::awaitable<bool> h2_backend_pool::wait_for_change(clock_type::time_point de
     co_return w.woken;
 }
 
-void h2_backend_pool::wake_waiters() {
+void h2_pool::wake_waiters() {
     // Everyone looks again: rooms, new sessions and closures are rare events
     // next to streams, and a waiter that finds nothing simply waits again.
     auto waiting = std::move(waiters_);
@@ -400,7 +400,7 @@ void h2_backend_pool::wake_waiters() {
     }
 }
 
-void h2_backend_pool::session_changed(std::size_t idx, h2_connection* which) {
+void h2_pool::session_changed(std::size_t idx, h2_connection* which) {
     auto& sessions = endpoints_[idx].sessions;
     auto it = std::find_if(sessions.begin(), sessions.end(),
                            [which](const session_entry& s) { return s.connection.get() == which; });
@@ -417,14 +417,14 @@ void h2_backend_pool::session_changed(std::size_t idx, h2_connection* which) {
     wake_waiters();
 }
 
-void h2_backend_pool::close() {
+void h2_pool::close() {
     closed_ = true;
     for (auto& ep : endpoints_)
         for (auto& s : ep.sessions) s.connection->shutdown_gracefully();
     wake_waiters();
 }
 
-h2_pool_stats h2_backend_pool::stats() const {
+h2_pool_stats h2_pool::stats() const {
     h2_pool_stats s;
     for (const auto& ep : endpoints_) {
         s.sessions += ep.sessions.size();
@@ -435,7 +435,7 @@ h2_pool_stats h2_backend_pool::stats() const {
     return s;
 }
 
-asio::awaitable<exchange_outcome> h2_exchange_once(h2_backend_pool& pool, const item_request& request,
+asio::awaitable<exchange_outcome> h2_exchange_once(h2_pool& pool, const item_request& request,
                                                    const client_info& client, std::uint64_t max_response_bytes,
                                                    duration timeout, cancel_scope& scope) {
     exchange_outcome out;

@@ -1,4 +1,4 @@
-#include "proxy/backend/backend_pool.hpp"
+#include "proxy/backend/http1_pool.hpp"
 
 #include "proxy/backend/backend_tls.hpp"
 
@@ -67,7 +67,7 @@ void pooled_connection::release(bool reusable) {
     stream_.reset();
 }
 
-backend_pool::backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
                            std::shared_ptr<asio::ssl::context> tls)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
@@ -82,9 +82,9 @@ backend_pool::backend_pool(asio::any_io_executor executor, backend_config cfg, u
     }
 }
 
-backend_pool::~backend_pool() { close_idle(); }
+http1_pool::~http1_pool() { close_idle(); }
 
-std::optional<byte_stream> backend_pool::take_idle(endpoint_state& ep) {
+std::optional<byte_stream> http1_pool::take_idle(endpoint_state& ep) {
     const auto now = std::chrono::steady_clock::now();
     while (!ep.idle.empty()) {
         idle_connection candidate = std::move(ep.idle.back());
@@ -99,7 +99,7 @@ std::optional<byte_stream> backend_pool::take_idle(endpoint_state& ep) {
     return std::nullopt;
 }
 
-acquire_result backend_pool::lend(std::size_t endpoint, byte_stream&& stream, bool reused) {
+acquire_result http1_pool::lend(std::size_t endpoint, byte_stream&& stream, bool reused) {
     acquire_result r;
     r.connection.pool_ = shared_from_this();
     r.connection.endpoint_ = endpoint;
@@ -110,7 +110,7 @@ acquire_result backend_pool::lend(std::size_t endpoint, byte_stream&& stream, bo
     return r;
 }
 
-asio::awaitable<acquire_result> backend_pool::acquire() {
+asio::awaitable<acquire_result> http1_pool::acquire() {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const std::size_t n = endpoints_.size();
     if (waiters_.empty()) {
@@ -141,7 +141,7 @@ asio::awaitable<acquire_result> backend_pool::acquire() {
     co_return co_await connect(w.endpoint);  // the slot was handed over already counted
 }
 
-asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
+asio::awaitable<acquire_result> http1_pool::connect(std::size_t idx) {
     auto self = shared_from_this();
     const auto& address = endpoints_[idx].address;
     const auto started = std::chrono::steady_clock::now();
@@ -189,7 +189,7 @@ asio::awaitable<acquire_result> backend_pool::connect(std::size_t idx) {
     co_return lend(idx, std::move(*connected), false);
 }
 
-void backend_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
+void http1_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
                              bool reusable) {
     auto& ep = endpoints_[endpoint];
     const bool keep = reusable && stream.has_value();
@@ -214,7 +214,7 @@ void backend_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& s
     }
 }
 
-void backend_pool::close_idle() {
+void http1_pool::close_idle() {
     for (auto& ep : endpoints_) {
         for (auto& c : ep.idle) close_stream(c.stream);
         ep.open -= ep.idle.size();
@@ -225,7 +225,7 @@ void backend_pool::close_idle() {
     }
 }
 
-pool_stats backend_pool::stats() const {
+pool_stats http1_pool::stats() const {
     pool_stats s;
     for (const auto& ep : endpoints_) {
         s.open += ep.open;

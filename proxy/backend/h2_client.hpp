@@ -1,6 +1,6 @@
 // HTTP/2 sessions to one backend (h2c: prior knowledge; h2: TLS with ALPN
 // h2, handshake within connect_timeout), owned by one worker
-// (single-threaded like backend_pool), and the single-attempt
+// (single-threaded like http1_pool), and the single-attempt
 // exchange of a batch item over them: N items become N streams multiplexed
 // on one or a few connections.
 //
@@ -13,7 +13,9 @@
 // closes.
 #pragma once
 
-#include "proxy/backend/item_exchange.hpp"
+#include "proxy/backend/buffered_exchange.hpp"
+#include "proxy/backend/forwarding.hpp"
+#include "proxy/core/cancel_scope.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/metrics.hpp"
 #include "proxy/http2/h2_connection.hpp"
@@ -38,16 +40,16 @@ struct h2_pool_stats {
     std::uint64_t connects = 0;
 };
 
-class h2_backend_pool : public std::enable_shared_from_this<h2_backend_pool> {
+class h2_pool : public std::enable_shared_from_this<h2_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
     // `tls`: the backend's client context (https/h2), shared by every
     // worker's pool; built here when not given (tests, one pool alone).
-    h2_backend_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
+    h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
                     std::shared_ptr<asio::ssl::context> tls = {});
-    ~h2_backend_pool();
-    h2_backend_pool(const h2_backend_pool&) = delete;
-    h2_backend_pool& operator=(const h2_backend_pool&) = delete;
+    ~h2_pool();
+    h2_pool(const h2_pool&) = delete;
+    h2_pool& operator=(const h2_pool&) = delete;
 
     const backend_config& config() const { return cfg_; }
     backend_metrics& metrics() const { return metrics_; }
@@ -119,7 +121,7 @@ std::vector<h2_header> to_h2_request_headers(std::string_view method, std::strin
 // exactly like exchange_once's. A stream the backend never processed
 // (REFUSED_STREAM, above a GOAWAY's last stream id) ends with
 // exchange_error::reset and nothing_received = true: safe to retry, even POST.
-asio::awaitable<exchange_outcome> h2_exchange_once(h2_backend_pool& pool, const item_request& request,
+asio::awaitable<exchange_outcome> h2_exchange_once(h2_pool& pool, const item_request& request,
                                                    const client_info& client, std::uint64_t max_response_bytes,
                                                    duration timeout, cancel_scope& scope);
 

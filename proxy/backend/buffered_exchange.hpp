@@ -1,14 +1,14 @@
-// One buffered HTTP/1.1 request/response with a backend, for a batch item:
-// the request is small and whole, the answer is read whole up to
-// max_item_response_bytes. Interim (1xx) answers are consumed. This is the
-// single-attempt primitive; retry policy lives in fan-out.
+// One buffered request/response with a backend, for a batch item, whatever
+// the backend's protocol: the request is small and whole, the answer is read
+// whole up to max_item_response_bytes. What one attempt asks and what it
+// came to; http1_client and h2_client each make such attempts, and the retry
+// policy lives in fan-out.
 #pragma once
 
-#include "proxy/backend/backend_pool.hpp"
+#include "proxy/core/byte_stream.hpp"
+#include "proxy/config/config.hpp"
 #include "proxy/backend/forwarding.hpp"
-#include "proxy/core/cancel_scope.hpp"
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -43,9 +43,5 @@ struct item_request {
     std::string body;
     bool has_body = false;
 };
-
-asio::awaitable<exchange_outcome> exchange_once(backend_pool& pool, const item_request& request,
-                                                const client_info& client, std::uint64_t max_response_bytes,
-                                                duration timeout, cancel_scope& scope);
 
 }  // namespace batchgate
