@@ -5,6 +5,7 @@
 #include "proxy/backend/h2_client.hpp"
 #include "proxy/backend/in_flight_limiter.hpp"
 #include "proxy/backend/http1_client.hpp"
+#include "proxy/backend/retry_policy.hpp"
 #include "proxy/batch/multistatus.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -38,13 +39,36 @@ std::string ms(clock::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
-// Retry-After as delta-seconds (the HTTP-date form is treated as absent).
-std::optional<clock::duration> retry_after(const http::fields& headers) {
-    auto value = headers[http::field::retry_after];
-    unsigned seconds = 0;
-    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (value.empty() || ec != std::errc{} || p != value.data() + value.size()) return std::nullopt;
-    return std::chrono::seconds(seconds);
+// What one attempt came to, in the retry policy's words. A stream the
+// HTTP/2 backend never processed is `refused`; an HTTP/1.1 keep-alive
+// connection that was closed under us before a byte of answer is `stale`.
+attempt_report report_of(const exchange_outcome& o, bool over_h2) {
+    attempt_report r;
+    switch (o.error) {
+    case exchange_error::none:
+        r.event = attempt_event::answered;
+        r.status = o.response.result_int();
+        r.retry_after = retry_after_seconds(o.response[http::field::retry_after]);
+        break;
+    case exchange_error::queue_timeout: r.event = attempt_event::queue_timeout; break;
+    case exchange_error::connect_failed: r.event = attempt_event::connect_failed; break;
+    case exchange_error::connect_timeout: r.event = attempt_event::connect_timeout; break;
+    case exchange_error::reset:
+        if (o.nothing_received && over_h2)
+            r.event = attempt_event::refused;
+        else if (o.nothing_received && o.reused)
+            r.event = attempt_event::stale_connection;
+        else
+            r.event = attempt_event::reset;
+        break;
+    case exchange_error::timeout: r.event = attempt_event::timeout; break;
+    case exchange_error::cancelled:  // handled before the policy is asked
+    case exchange_error::malformed:
+    case exchange_error::too_large:
+    case exchange_error::switching_protocols:
+    case exchange_error::only_interim: r.event = attempt_event::unusable; break;
+    }
+    return r;
 }
 
 // One exchange's mark on the backend's series; a cancelled exchange (client
@@ -275,12 +299,12 @@ private:
         limiter_slot slot{limiter};
         scoped_gauge in_flight(metrics.in_flight);
 
-        const bool retryable = is_idempotent(request.method);
-        bool stale_retry_used = false;
-        for (unsigned attempt = 1;; ++attempt) {
+        // A batch item's body is held whole, so an idempotent item can
+        // always go again; a refused stream even when it is not.
+        retry_progress progress;
+        for (;;) {
             const auto remaining = in_.deadline - clock::now();
             if (remaining <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
-            const bool may_retry = retryable && attempt < backend.retries.attempts;
             const auto sent_at = clock::now();
             const auto limit = in_.routing.cfg->batch.max_item_response_bytes;
             const auto budget = std::chrono::ceil<duration>(std::min<clock::duration>(backend.timeout, remaining));
@@ -290,91 +314,59 @@ private:
             else
                 o = co_await http1_exchange_once(*h1_pool, request, in_.client, limit, budget, scope_);
             record(metrics, o, clock::now() - sent_at);
-            const auto& retries = backend.retries;
-            bool retry = false;
-            std::optional<clock::duration> pause;
-            switch (o.error) {
-            case exchange_error::none: {
-                const unsigned status = o.response.result_int();
-                if (may_retry && std::find(retries.on_status.begin(), retries.on_status.end(), status) !=
-                                     retries.on_status.end()) {
-                    pause = retry_after(o.response).value_or(std::chrono::milliseconds(50 * attempt));
-                    retry = clock::now() + *pause < in_.deadline;
-                }
-                if (!retry) co_return answered(i, std::move(o.response), route);
-                break;
+            if (o.error == exchange_error::cancelled) co_return cancelled(i);
+            const attempt_report report = report_of(o, h2_pool != nullptr);
+            const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now()};
+            const retry_decision decision = decide_retry(report, asked, progress);
+            if (decision.verdict == retry_verdict::deliver) co_return answered(i, std::move(o.response), route);
+            if (decision.verdict == retry_verdict::give_up) co_return given_up(i, o, report, progress, backend, who);
+            if (decision.counted) {
+                ++stats_.retries;
+                metrics.retries.fetch_add(1, std::memory_order_relaxed);
             }
-            case exchange_error::cancelled: co_return cancelled(i);
-            case exchange_error::queue_timeout:
-                co_return failure(i, 503, item_condition::overloaded,
-                                  who + "every connection busy for " + ms(backend.queue_timeout));
-            case exchange_error::connect_failed:
-                retry = may_retry && retries.on_connect_failure;
-                if (!retry)
-                    co_return failure(i, 502, item_condition::upstream_failure, who + "cannot connect: " + o.cause.message());
-                break;
-            case exchange_error::connect_timeout:
-                retry = may_retry && retries.on_connect_failure;
-                if (!retry)
-                    co_return failure(i, 504, item_condition::upstream_timeout,
-                                      who + "no connection within " + ms(backend.connect_timeout));
-                break;
-            case exchange_error::reset:
-                if (h2_pool && o.nothing_received) {
-                    // An HTTP/2 stream the backend refused (REFUSED_STREAM,
-                    // above a GOAWAY's last stream id) was never processed:
-                    // safe to send again whatever the method (PRODUCT.md §3).
-                    // The first such replay is free, like a stale keep-alive
-                    // connection; later ones count against `attempts`.
-                    if (!stale_retry_used) {
-                        stale_retry_used = true;
-                        --attempt;
-                        continue;
-                    }
-                    retry = attempt < retries.attempts;
-                    if (!retry)
-                        co_return failure(i, 502, item_condition::upstream_failure,
-                                          who + "stream refused by the backend " + std::to_string(attempt + 1) +
-                                              " times");
-                    break;
-                }
-                if (retryable && o.reused && o.nothing_received && !stale_retry_used) {
-                    stale_retry_used = true;  // a pooled connection the backend had closed: not an attempt
-                    --attempt;
-                    continue;
-                }
-                retry = may_retry && retries.on_reset;
-                if (!retry)
-                    co_return failure(i, 502, item_condition::upstream_failure,
-                                      who + "connection lost: " + o.cause.message());
-                break;
-            case exchange_error::timeout:
-                retry = may_retry && retries.on_timeout;
-                if (!retry) {
-                    if (clock::now() >= in_.deadline) co_return cancelled(i);
-                    co_return failure(i, 504, item_condition::upstream_timeout,
-                                      who + "no response within " + ms(backend.timeout));
-                }
-                break;
-            case exchange_error::too_large:
-                co_return failure(i, 502, item_condition::response_too_large,
-                                  who + "answer larger than batch.max_item_response_bytes (" +
-                                      std::to_string(in_.routing.cfg->batch.max_item_response_bytes) + " bytes)");
-            case exchange_error::malformed:
-                co_return failure(i, 502, item_condition::upstream_failure, who + "malformed answer: " + o.cause.message());
-            case exchange_error::switching_protocols:
-                co_return failure(i, 502, item_condition::upstream_failure,
-                                  who + "answered 101 Switching Protocols; batchgate does not tunnel");
-            case exchange_error::only_interim:
-                co_return failure(i, 502, item_condition::upstream_failure, who + "sent only interim (1xx) answers");
-            }
-            ++stats_.retries;
-            metrics.retries.fetch_add(1, std::memory_order_relaxed);
-            if (pause) {
-                asio::steady_timer timer(executor_, *pause);
+            if (decision.pause > clock::duration::zero()) {
+                asio::steady_timer timer(executor_, decision.pause);
                 cancel_scope::registration registered(scope_, [&timer] { timer.cancel(); });
                 co_await timer.async_wait(use_tuple);
             }
+        }
+    }
+
+    // The item's answer when no further try is made after `o`.
+    item_outcome given_up(std::size_t i, const exchange_outcome& o, const attempt_report& report,
+                          const retry_progress& progress, const backend_config& backend, const std::string& who) const {
+        switch (report.event) {
+        case attempt_event::queue_timeout:
+            return failure(i, 503, item_condition::overloaded, who + "every connection busy for " + ms(backend.queue_timeout));
+        case attempt_event::connect_failed:
+            return failure(i, 502, item_condition::upstream_failure, who + "cannot connect: " + o.cause.message());
+        case attempt_event::connect_timeout:
+            return failure(i, 504, item_condition::upstream_timeout,
+                           who + "no connection within " + ms(backend.connect_timeout));
+        case attempt_event::refused:
+            return failure(i, 502, item_condition::upstream_failure,
+                           who + "stream refused by the backend " +
+                               std::to_string(progress.attempt + (progress.free_replay_used ? 1 : 0)) + " times");
+        case attempt_event::stale_connection:
+        case attempt_event::reset:
+            return failure(i, 502, item_condition::upstream_failure, who + "connection lost: " + o.cause.message());
+        case attempt_event::timeout:
+            if (clock::now() >= in_.deadline) return cancelled(i);
+            return failure(i, 504, item_condition::upstream_timeout, who + "no response within " + ms(backend.timeout));
+        case attempt_event::answered:
+        case attempt_event::unusable: break;
+        }
+        switch (o.error) {
+        case exchange_error::too_large:
+            return failure(i, 502, item_condition::response_too_large,
+                           who + "answer larger than batch.max_item_response_bytes (" +
+                               std::to_string(in_.routing.cfg->batch.max_item_response_bytes) + " bytes)");
+        case exchange_error::switching_protocols:
+            return failure(i, 502, item_condition::upstream_failure,
+                           who + "answered 101 Switching Protocols; batchgate does not tunnel");
+        case exchange_error::only_interim:
+            return failure(i, 502, item_condition::upstream_failure, who + "sent only interim (1xx) answers");
+        default: return failure(i, 502, item_condition::upstream_failure, who + "malformed answer: " + o.cause.message());
         }
     }
 

@@ -1,0 +1,69 @@
+#include "proxy/backend/retry_policy.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace batchgate {
+
+namespace {
+
+retry_decision counted_retry(retry_progress& progress, std::chrono::steady_clock::duration pause = {}) {
+    ++progress.attempt;
+    return {retry_verdict::retry, pause, true};
+}
+
+retry_decision free_replay(retry_progress& progress) {
+    progress.free_replay_used = true;
+    return {retry_verdict::retry, {}, false};
+}
+
+constexpr retry_decision give_up{retry_verdict::give_up, {}, false};
+
+}  // namespace
+
+retry_decision decide_retry(const attempt_report& report, const retry_request& request, retry_progress& progress) {
+    const retry_config& retries = request.retries;
+    const bool attempts_left = progress.attempt < retries.attempts;
+    const bool may_retry = request.replayable && attempts_left;
+    switch (report.event) {
+    case attempt_event::answered: {
+        const bool wanted = std::find(retries.on_status.begin(), retries.on_status.end(), report.status) !=
+                            retries.on_status.end();
+        if (!may_retry || !wanted) return {retry_verdict::deliver, {}, false};
+        const std::chrono::steady_clock::duration pause =
+            report.retry_after ? std::chrono::steady_clock::duration(*report.retry_after)
+                               : std::chrono::steady_clock::duration(std::chrono::milliseconds(50 * progress.attempt));
+        if (pause >= request.time_left) return {retry_verdict::deliver, {}, false};
+        return counted_retry(progress, pause);
+    }
+    case attempt_event::queue_timeout: return give_up;
+    case attempt_event::connect_failed:
+    case attempt_event::connect_timeout:
+        return may_retry && retries.on_connect_failure ? counted_retry(progress) : give_up;
+    case attempt_event::refused:
+        // Never processed: safe whatever the method (PRODUCT.md §3), as long
+        // as the whole body can go again. The first replay is free; later
+        // ones count against `attempts` and need no `reset` in `on`.
+        if (!request.body_held) return give_up;
+        if (!progress.free_replay_used) return free_replay(progress);
+        return attempts_left ? counted_retry(progress) : give_up;
+    case attempt_event::stale_connection:
+        // A pooled connection the backend had closed: one free replay, for
+        // requests that may go again at all; after that it is a reset.
+        if (request.replayable && !progress.free_replay_used) return free_replay(progress);
+        return may_retry && retries.on_reset ? counted_retry(progress) : give_up;
+    case attempt_event::reset: return may_retry && retries.on_reset ? counted_retry(progress) : give_up;
+    case attempt_event::timeout: return may_retry && retries.on_timeout ? counted_retry(progress) : give_up;
+    case attempt_event::unusable: return give_up;
+    }
+    return give_up;
+}
+
+std::optional<std::chrono::seconds> retry_after_seconds(std::string_view value) {
+    unsigned seconds = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
+    return std::chrono::seconds(seconds);
+}
+
+}  // namespace batchgate

@@ -1,0 +1,170 @@
+// The retry policy case by case, without sockets: what one attempt came to,
+// and whether batchgate tries again, when, and whether it costs an attempt.
+#include "proxy/backend/retry_policy.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+
+using namespace batchgate;
+using namespace std::chrono_literals;
+
+namespace {
+
+retry_config defaults() { return retry_config{}; }  // attempts 2, on connect-failure and reset
+
+attempt_report event(attempt_event e) { return attempt_report{e, 0, std::nullopt}; }
+
+attempt_report answered(unsigned status, std::optional<std::chrono::seconds> retry_after = std::nullopt) {
+    return attempt_report{attempt_event::answered, status, retry_after};
+}
+
+retry_decision decide(const attempt_report& r, const retry_config& c, bool replayable, retry_progress& p,
+                      std::chrono::steady_clock::duration left = 30s, bool body_held = true) {
+    return decide_retry(r, retry_request{c, replayable, body_held, left}, p);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(retry_policy)
+
+BOOST_AUTO_TEST_CASE(an_answer_is_delivered_unless_its_status_is_listed) {
+    retry_config c = defaults();
+    c.on_status = {503};
+    retry_progress p;
+    BOOST_TEST((decide(answered(200), c, true, p).verdict == retry_verdict::deliver));
+    BOOST_TEST((decide(answered(500), c, true, p).verdict == retry_verdict::deliver));
+    auto d = decide(answered(503), c, true, p);
+    BOOST_TEST((d.verdict == retry_verdict::retry));
+    BOOST_TEST(d.counted);
+    BOOST_TEST((d.pause == std::chrono::steady_clock::duration(50ms)));  // 50 ms x the first attempt
+    BOOST_TEST(p.attempt == 2u);
+    // attempts: 2 used up: the second 503 stands.
+    BOOST_TEST((decide(answered(503), c, true, p).verdict == retry_verdict::deliver));
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_sets_the_pause_when_it_fits_the_deadline) {
+    retry_config c = defaults();
+    c.on_status = {429};
+    retry_progress p;
+    auto d = decide(answered(429, 2s), c, true, p, 5s);
+    BOOST_TEST((d.verdict == retry_verdict::retry));
+    BOOST_TEST((d.pause == std::chrono::steady_clock::duration(2s)));
+    retry_progress q;
+    // It does not fit: the backend's own answer is delivered at once.
+    BOOST_TEST((decide(answered(429, 60s), c, true, q, 5s).verdict == retry_verdict::deliver));
+    BOOST_TEST(q.attempt == 1u);
+    // Not even the default pause fits in what is left.
+    BOOST_TEST((decide(answered(429), c, true, q, 10ms).verdict == retry_verdict::deliver));
+}
+
+BOOST_AUTO_TEST_CASE(post_is_never_retried_after_the_backend_may_have_acted) {
+    retry_config c = defaults();
+    c.on_status = {503};
+    c.on_timeout = true;
+    for (auto e : {attempt_event::reset, attempt_event::timeout, attempt_event::connect_failed,
+                   attempt_event::connect_timeout, attempt_event::stale_connection}) {
+        retry_progress p;
+        BOOST_TEST((decide(event(e), c, false, p).verdict == retry_verdict::give_up));
+    }
+    retry_progress p;
+    BOOST_TEST((decide(answered(503), c, false, p).verdict == retry_verdict::deliver));
+}
+
+BOOST_AUTO_TEST_CASE(each_condition_needs_its_entry_in_on) {
+    retry_config none = defaults();
+    none.on_connect_failure = none.on_reset = none.on_timeout = false;
+    for (auto e : {attempt_event::reset, attempt_event::timeout, attempt_event::connect_failed,
+                   attempt_event::connect_timeout}) {
+        retry_progress p;
+        BOOST_TEST((decide(event(e), none, true, p).verdict == retry_verdict::give_up));
+    }
+    retry_config all = none;
+    all.on_connect_failure = all.on_reset = all.on_timeout = true;
+    for (auto e : {attempt_event::reset, attempt_event::timeout, attempt_event::connect_failed,
+                   attempt_event::connect_timeout}) {
+        retry_progress p;
+        auto d = decide(event(e), all, true, p);
+        BOOST_TEST((d.verdict == retry_verdict::retry));
+        BOOST_TEST(d.counted);
+        BOOST_TEST((d.pause == std::chrono::steady_clock::duration::zero()));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(attempts_one_never_retries) {
+    retry_config c = defaults();
+    c.attempts = 1;
+    retry_progress p;
+    BOOST_TEST((decide(event(attempt_event::reset), c, true, p).verdict == retry_verdict::give_up));
+    BOOST_TEST((decide(event(attempt_event::connect_failed), c, true, p).verdict == retry_verdict::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(queue_timeout_and_unusable_answers_are_never_retried) {
+    retry_config c = defaults();
+    c.attempts = 5;
+    c.on_timeout = true;
+    retry_progress p;
+    BOOST_TEST((decide(event(attempt_event::queue_timeout), c, true, p).verdict == retry_verdict::give_up));
+    BOOST_TEST((decide(event(attempt_event::unusable), c, true, p).verdict == retry_verdict::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_stream_is_replayed_for_free_then_against_attempts_whatever_the_method) {
+    for (unsigned attempts : {1u, 3u}) {
+        BOOST_TEST_CONTEXT("attempts " << attempts) {
+            retry_config c = defaults();
+            c.attempts = attempts;
+            c.on_reset = false;  // refusals need no `reset` in `on`
+            retry_progress p;
+            unsigned tries = 1;
+            for (;;) {
+                auto d = decide(event(attempt_event::refused), c, /*replayable (POST)=*/false, p);
+                if (d.verdict != retry_verdict::retry) {
+                    BOOST_TEST((d.verdict == retry_verdict::give_up));
+                    break;
+                }
+                BOOST_TEST(d.counted == (tries > 1));  // only the first replay is free
+                ++tries;
+            }
+            BOOST_TEST(tries == attempts + 1);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_stream_whose_body_is_gone_is_not_replayed) {
+    retry_progress p;
+    BOOST_TEST((decide(event(attempt_event::refused), defaults(), false, p, 30s, /*body_held=*/false).verdict ==
+                retry_verdict::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_connection_is_replayed_once_for_free_then_it_is_a_reset) {
+    retry_config c = defaults();
+    retry_progress p;
+    auto first = decide(event(attempt_event::stale_connection), c, true, p);
+    BOOST_TEST((first.verdict == retry_verdict::retry));
+    BOOST_TEST(!first.counted);
+    BOOST_TEST(p.attempt == 1u);
+    auto second = decide(event(attempt_event::stale_connection), c, true, p);
+    BOOST_TEST((second.verdict == retry_verdict::retry));  // reset is in `on`, one attempt left
+    BOOST_TEST(second.counted);
+    BOOST_TEST((decide(event(attempt_event::stale_connection), c, true, p).verdict == retry_verdict::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(one_free_replay_per_request) {
+    retry_config c = defaults();
+    c.attempts = 1;
+    retry_progress p;
+    BOOST_TEST(!decide(event(attempt_event::stale_connection), c, true, p).counted);
+    // The free replay is spent: a refusal now needs an attempt, and none is left.
+    BOOST_TEST((decide(event(attempt_event::refused), c, true, p).verdict == retry_verdict::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_is_read_as_delta_seconds_only) {
+    BOOST_TEST(retry_after_seconds("120").value().count() == 120);
+    BOOST_TEST(retry_after_seconds("0").value().count() == 0);
+    BOOST_TEST(!retry_after_seconds("").has_value());
+    BOOST_TEST(!retry_after_seconds("Fri, 31 Dec 1999 23:59:59 GMT").has_value());
+    BOOST_TEST(!retry_after_seconds("-1").has_value());
+    BOOST_TEST(!retry_after_seconds("1.5").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
