@@ -1,6 +1,7 @@
 #include "proxy/backend/h2_forwarder.hpp"
 
 #include "proxy/backend/h2_client.hpp"
+#include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -228,20 +229,20 @@ private:
         // Only a request that can be sent again as it was may be retried
         // after the backend could have acted on it.
         const bool replayable = is_idempotent(request_.method_text) && !request_.has_body;
-        bool free_replay_used = false;
+        retry_progress progress;
         started_ = clock_type::now();
-        for (unsigned attempt = 1;;) {
-            const bool may_retry = replayable && attempt < backend_.retries.attempts;
+        for (;;) {
             auto got = co_await pool_.acquire();
             if (got.error != exchange_error::none) {
-                if (got.error != exchange_error::queue_timeout && may_retry && backend_.retries.on_connect_failure) {
-                    attempt = count_retry(attempt);
-                    continue;
-                }
-                if (got.error == exchange_error::queue_timeout)
+                const attempt_event event = got.error == exchange_error::queue_timeout ? attempt_event::queue_timeout
+                                            : got.error == exchange_error::connect_timeout
+                                                ? attempt_event::connect_timeout
+                                                : attempt_event::connect_failed;
+                if (should_retry(event, replayable, progress)) continue;
+                if (event == attempt_event::queue_timeout)
                     co_return backend_fails(failure, http::status::service_unavailable,
                                             "every connection busy for " + ms(backend_.queue_timeout));
-                if (got.error == exchange_error::connect_timeout)
+                if (event == attempt_event::connect_timeout)
                     co_return backend_fails(failure, http::status::gateway_timeout,
                                             "no connection within " + ms(backend_.connect_timeout));
                 co_return backend_fails(failure, http::status::bad_gateway, "cannot connect: " + got.cause.message());
@@ -259,37 +260,21 @@ private:
             case step::client_gone: co_return outcome::client_gone;
             case step::client_body: co_return client_body_failure(r, failure);
             case step::refused:
+                if (should_retry(attempt_event::refused, replayable, progress, !request_.has_body || replay_ok_)) continue;
                 if (request_.has_body && !replay_ok_)
                     co_return backend_fails(failure, http::status::bad_gateway,
                                             "stream refused after more than " + std::to_string(max_replay_bytes) +
                                                 " bytes of the request body went out; it cannot be sent again");
-                // Never processed: safe to send again whatever the method. The
-                // first replay is free (a session that was going away), later
-                // ones count against `attempts`.
-                if (!free_replay_used) {
-                    free_replay_used = true;
-                    continue;
-                }
-                if (attempt < backend_.retries.attempts) {
-                    attempt = count_retry(attempt);
-                    continue;
-                }
                 co_return backend_fails(failure, http::status::bad_gateway, "stream refused by the backend");
             case step::reset:
-                if (may_retry && backend_.retries.on_reset) {
-                    attempt = count_retry(attempt);
-                    continue;
-                }
+                if (should_retry(attempt_event::reset, replayable, progress)) continue;
                 if (r.close_info.connection_lost)
                     co_return backend_fails(failure, http::status::bad_gateway, "connection lost before a response");
                 co_return backend_fails(failure, http::status::bad_gateway,
                                         "stream reset by the backend (HTTP/2 error " +
                                             hex_code(r.close_info.error_code) + ")");
             case step::timeout:
-                if (may_retry && backend_.retries.on_timeout) {
-                    attempt = count_retry(attempt);
-                    continue;
-                }
+                if (should_retry(attempt_event::timeout, replayable, progress)) continue;
                 co_return backend_fails(failure, http::status::gateway_timeout,
                                         "no response within " + ms(backend_.timeout));
             case step::stalled:
@@ -306,9 +291,14 @@ private:
         }
     }
 
-    unsigned count_retry(unsigned attempt) {
-        metrics_.retries.fetch_add(1, std::memory_order_relaxed);
-        return attempt + 1;
+    // Asks the retry policy (a pass-through answer's status is never retried:
+    // its head is already on its way to the client), counting a counted retry.
+    bool should_retry(attempt_event event, bool replayable, retry_progress& progress, bool body_held = true) {
+        const retry_request asked{backend_.retries, replayable, body_held, clock_type::duration::max()};
+        const auto d = decide_retry(attempt_report{event, 0, std::nullopt}, asked, progress);
+        if (d.verdict != retry_verdict::retry) return false;
+        if (d.counted) metrics_.retries.fetch_add(1, std::memory_order_relaxed);
+        return true;
     }
 
     bool draining() const { return scope_.draining && *scope_.draining; }

@@ -1,5 +1,6 @@
 #include "proxy/backend/http1_forwarder.hpp"
 
+#include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -119,24 +120,23 @@ private:
 
     asio::awaitable<std::optional<exchange_failure>> obtain_response_head() {
         const auto& backend = pool_->config();
+        // Only a request without a body (or whose body is already all read,
+        // i.e. empty) can be sent again as it was.
         const bool replayable = is_idempotent(req_.method_text) && body_.done();
-        bool stale_retry_used = false;
-        unsigned counted_attempt = 1;
+        retry_progress progress;
         const auto started = std::chrono::steady_clock::now();
-        for (unsigned attempt = 1;; ++attempt) {
-            if (attempt != counted_attempt) {  // a stale-connection replay keeps its attempt number
-                counted_attempt = attempt;
-                pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
-            }
-            const bool may_retry = replayable && attempt < backend.retries.attempts;
+        for (;;) {
             auto got = co_await pool_->acquire();
             if (got.error != acquire_error::none) {
-                if (got.error != acquire_error::queue_timeout && may_retry && backend.retries.on_connect_failure)
-                    continue;
-                if (got.error == acquire_error::queue_timeout)
+                const attempt_event event = got.error == acquire_error::queue_timeout ? attempt_event::queue_timeout
+                                            : got.error == acquire_error::connect_timeout
+                                                ? attempt_event::connect_timeout
+                                                : attempt_event::connect_failed;
+                if (should_retry(event, replayable, progress)) continue;
+                if (event == attempt_event::queue_timeout)
                     co_return backend_failure(http::status::service_unavailable,
                                               "every connection busy for " + ms(backend.queue_timeout));
-                if (got.error == acquire_error::connect_timeout)
+                if (event == attempt_event::connect_timeout)
                     co_return backend_failure(http::status::gateway_timeout,
                                               "no connection within " + ms(backend.connect_timeout));
                 co_return backend_failure(http::status::bad_gateway, "cannot connect: " + got.cause.message());
@@ -147,14 +147,11 @@ private:
             auto sent = co_await send_request();
             if (sent.client_error != body_error::none) co_return client_body_failure(sent);
             if (sent.ec) {
-                const bool stale = conn_.reused() && !stale_retry_used;
+                // Writing to a reused keep-alive connection failed: the
+                // backend had closed it (stale), else the connection broke.
+                const attempt_event event = conn_.reused() ? attempt_event::stale_connection : attempt_event::reset;
                 conn_.release(false);
-                if (replayable && stale) {
-                    stale_retry_used = true;
-                    --attempt;  // a dead pooled connection is not a real attempt
-                    continue;
-                }
-                if (may_retry && backend.retries.on_reset) continue;
+                if (should_retry(event, replayable, progress)) continue;
                 co_return backend_failure(http::status::bad_gateway,
                                           "connection lost while sending: " + sent.ec.message());
             }
@@ -175,16 +172,24 @@ private:
             if (head.failure == head_failure::too_many_interim)
                 co_return backend_failure(http::status::bad_gateway, "sent only interim (1xx) answers");
             const bool timed_out = head.ec == beast::error::timeout;
-            if (replayable && head.nothing_received && reused && !stale_retry_used) {
-                stale_retry_used = true;
-                --attempt;
-                continue;
-            }
-            if (may_retry && (timed_out ? backend.retries.on_timeout : backend.retries.on_reset)) continue;
+            const attempt_event event = timed_out                             ? attempt_event::timeout
+                                        : head.nothing_received && reused ? attempt_event::stale_connection
+                                                                          : attempt_event::reset;
+            if (should_retry(event, replayable, progress)) continue;
             if (timed_out)
                 co_return backend_failure(http::status::gateway_timeout, "no response within " + ms(backend.timeout));
             co_return backend_failure(http::status::bad_gateway, "malformed or missing response: " + head.ec.message());
         }
+    }
+
+    // Asks the retry policy (a pass-through answer's status is never retried:
+    // its head goes to the client as it is), counting a counted retry.
+    bool should_retry(attempt_event event, bool replayable, retry_progress& progress) {
+        const retry_request asked{pool_->config().retries, replayable, true, std::chrono::steady_clock::duration::max()};
+        const auto d = decide_retry(attempt_report{event, 0, std::nullopt}, asked, progress);
+        if (d.verdict != retry_verdict::retry) return false;
+        if (d.counted) pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
+        return true;
     }
 
     // The client asked to hear 100 before sending its body; it hears it only
