@@ -291,14 +291,11 @@ private:
         }
     }
 
-    // Asks the retry policy (a pass-through answer's status is never retried:
-    // its head is already on its way to the client), counting a counted retry.
     bool should_retry(attempt_event event, bool replayable, retry_progress& progress, bool body_held = true) {
-        const retry_request asked{backend_.retries, replayable, body_held, clock_type::duration::max()};
-        const auto d = decide_retry(attempt_report{event, 0, std::nullopt}, asked, progress);
-        if (d.verdict != retry_verdict::retry) return false;
-        if (d.counted) metrics_.retries.fetch_add(1, std::memory_order_relaxed);
-        return true;
+        bool counted = false;
+        const bool again = retry_pass_through(event, backend_.retries, replayable, body_held, progress, counted);
+        if (counted) metrics_.retries.fetch_add(1, std::memory_order_relaxed);
+        return again;
     }
 
     bool draining() const { return scope_.draining && *scope_.draining; }

@@ -182,14 +182,11 @@ private:
         }
     }
 
-    // Asks the retry policy (a pass-through answer's status is never retried:
-    // its head goes to the client as it is), counting a counted retry.
     bool should_retry(attempt_event event, bool replayable, retry_progress& progress) {
-        const retry_request asked{pool_->config().retries, replayable, true, std::chrono::steady_clock::duration::max()};
-        const auto d = decide_retry(attempt_report{event, 0, std::nullopt}, asked, progress);
-        if (d.verdict != retry_verdict::retry) return false;
-        if (d.counted) pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
-        return true;
+        bool counted = false;
+        const bool again = retry_pass_through(event, pool_->config().retries, replayable, true, progress, counted);
+        if (counted) pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
+        return again;
     }
 
     // The client asked to hear 100 before sending its body; it hears it only

@@ -59,6 +59,14 @@ retry_decision decide_retry(const attempt_report& report, const retry_request& r
     return give_up;
 }
 
+bool retry_pass_through(attempt_event event, const retry_config& retries, bool replayable, bool body_held,
+                        retry_progress& progress, bool& counted) {
+    const retry_request asked{retries, replayable, body_held, std::chrono::steady_clock::duration::max()};
+    const auto d = decide_retry(attempt_report{event, 0, std::nullopt}, asked, progress);
+    counted = d.counted;
+    return d.verdict == retry_verdict::retry;
+}
+
 std::optional<std::chrono::seconds> retry_after_seconds(std::string_view value) {
     unsigned seconds = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);

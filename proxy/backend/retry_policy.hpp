@@ -70,6 +70,13 @@ struct retry_decision {
 // delivers the answer instead.
 retry_decision decide_retry(const attempt_report& report, const retry_request& request, retry_progress& progress);
 
+// Pass-through: only failures are retried (an answer's head goes to the
+// client as it is), and no deadline but the backend's own timeouts applies.
+// True when the request goes again; `counted` tells whether that used an
+// attempt.
+bool retry_pass_through(attempt_event event, const retry_config& retries, bool replayable, bool body_held,
+                        retry_progress& progress, bool& counted);
+
 // A Retry-After value in delta-seconds; the HTTP-date form (and anything
 // else) counts as absent.
 std::optional<std::chrono::seconds> retry_after_seconds(std::string_view value);
