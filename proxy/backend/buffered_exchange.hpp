@@ -33,6 +33,7 @@ struct exchange_outcome {
     error_code cause;
     bool nothing_received = false;  // closed before a byte: the request was not processed
     bool reused = false;            // went out on a pooled keep-alive connection
+    std::size_t endpoint = no_endpoint;  // the endpoint used or tried (none: no connection was had)
     http::response<http::string_body> response;
 };
 

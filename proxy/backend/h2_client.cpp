@@ -252,25 +252,30 @@ std::size_t h2_pool::live_sessions(const endpoint_state& ep) const {
     }));
 }
 
-std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint) {
+std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint, std::size_t avoid) {
     const std::size_t n = endpoints_.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t idx = (next_endpoint_ + i) % n;
-        for (auto& s : endpoints_[idx].sessions) {
-            if (has_room(*s.connection)) {
-                next_endpoint_ = idx + 1;
-                endpoint = idx;
-                return s.connection;
+    // The avoided endpoint's sessions only on the second pass, as a last resort.
+    for (const bool last_resort : {false, true}) {
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t idx = (next_endpoint_ + i) % n;
+            if ((idx == avoid) != last_resort) continue;
+            for (auto& s : endpoints_[idx].sessions) {
+                if (has_room(*s.connection)) {
+                    next_endpoint_ = idx + 1;
+                    endpoint = idx;
+                    return s.connection;
+                }
             }
         }
     }
     return nullptr;
 }
 
-std::optional<std::size_t> h2_pool::endpoint_for_new_session() {
+std::optional<std::size_t> h2_pool::endpoint_for_new_session(std::size_t avoid) {
     const std::size_t n = endpoints_.size();
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t idx = (next_endpoint_ + i) % n;
+        if (idx == avoid) continue;
         const auto& ep = endpoints_[idx];
         if (!ep.connecting && live_sessions(ep) < per_endpoint_limit_) {
             next_endpoint_ = idx + 1;
@@ -280,15 +285,18 @@ std::optional<std::size_t> h2_pool::endpoint_for_new_session() {
     return std::nullopt;
 }
 
-asio::awaitable<h2_pool::slot> h2_pool::acquire() {
+asio::awaitable<h2_pool::slot> h2_pool::acquire(std::size_t avoid) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const auto queue_deadline = clock_type::now() + cfg_.queue_timeout;
+    if (endpoints_.size() < 2) avoid = no_endpoint;
     for (;;) {
         if (closed_) co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::operation_aborted};
         std::size_t endpoint = 0;
-        if (auto session = pick_session(endpoint)) co_return slot{session, endpoints_[endpoint].authority, scheme(), {}, {}};
-        if (auto idx = endpoint_for_new_session()) {
+        if (auto session = pick_session(endpoint, avoid))
+            co_return slot{session, endpoints_[endpoint].authority, scheme(), {}, {}, endpoint};
+        if (auto idx = endpoint_for_new_session(avoid)) {
             slot got = co_await connect(*idx);
+            got.endpoint = *idx;
             if (got.error != exchange_error::none || has_room(*got.session)) co_return got;
             continue;  // others filled it while we were resumed: look again
         }
@@ -437,13 +445,15 @@ h2_pool_stats h2_pool::stats() const {
 
 asio::awaitable<exchange_outcome> h2_exchange_once(h2_pool& pool, const item_request& request,
                                                    const client_info& client, std::uint64_t max_response_bytes,
-                                                   duration timeout, cancel_scope& scope) {
+                                                   duration timeout, cancel_scope& scope,
+                                                   std::size_t avoid) {
     exchange_outcome out;
     if (scope.cancelled()) {
         out.error = exchange_error::cancelled;
         co_return out;
     }
-    auto got = co_await pool.acquire();
+    auto got = co_await pool.acquire(avoid);
+    out.endpoint = got.endpoint;
     if (got.error != exchange_error::none) {
         out.error = got.error;
         out.cause = got.cause;

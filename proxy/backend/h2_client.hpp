@@ -68,8 +68,12 @@ public:
         std::string_view scheme;  // "http" (h2c) or "https" (h2)
         exchange_error error = exchange_error::none;
         error_code cause;
+        std::size_t endpoint = no_endpoint;  // the endpoint used or tried
     };
-    asio::awaitable<slot> acquire();
+    // A stream's room, preferring endpoints other than `avoid` (the one a
+    // retried request just failed on): no new session is opened to it while
+    // the backend has another endpoint; a session with room is still used.
+    asio::awaitable<slot> acquire(std::size_t avoid = no_endpoint);
 
 private:
     std::string_view scheme() const { return cfg_.protocol == backend_protocol::h2 ? "https" : "http"; }
@@ -89,8 +93,8 @@ private:
         bool woken = false;
     };
 
-    std::shared_ptr<h2_connection> pick_session(std::size_t& endpoint);
-    std::optional<std::size_t> endpoint_for_new_session();
+    std::shared_ptr<h2_connection> pick_session(std::size_t& endpoint, std::size_t avoid);
+    std::optional<std::size_t> endpoint_for_new_session(std::size_t avoid);
     std::size_t live_sessions(const endpoint_state& ep) const;
     asio::awaitable<slot> connect(std::size_t endpoint);
     asio::awaitable<bool> wait_for_change(std::chrono::steady_clock::time_point deadline);
@@ -123,6 +127,7 @@ std::vector<h2_header> to_h2_request_headers(std::string_view method, std::strin
 // exchange_error::reset and nothing_received = true: safe to retry, even POST.
 asio::awaitable<exchange_outcome> h2_exchange_once(h2_pool& pool, const item_request& request,
                                                    const client_info& client, std::uint64_t max_response_bytes,
-                                                   duration timeout, cancel_scope& scope);
+                                                   duration timeout, cancel_scope& scope,
+                                                   std::size_t avoid = no_endpoint);
 
 }  // namespace batchgate

@@ -230,9 +230,11 @@ private:
         // after the backend could have acted on it.
         const bool replayable = is_idempotent(request_.method_text) && !request_.has_body;
         retry_progress progress;
+        std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         started_ = clock_type::now();
         for (;;) {
-            auto got = co_await pool_.acquire();
+            auto got = co_await pool_.acquire(avoid);
+            avoid = got.endpoint;
             if (got.error != exchange_error::none) {
                 const attempt_event event = got.error == exchange_error::queue_timeout ? attempt_event::queue_timeout
                                             : got.error == exchange_error::connect_timeout

@@ -34,13 +34,15 @@ bool expects_body(std::string_view method) { return method == "POST" || method =
 
 asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const item_request& request,
                                                       const client_info& client, std::uint64_t max_response_bytes,
-                                                      duration timeout, cancel_scope& scope) {
+                                                      duration timeout, cancel_scope& scope,
+                                                      std::size_t avoid) {
     exchange_outcome out;
     if (scope.cancelled()) {
         out.error = exchange_error::cancelled;
         co_return out;
     }
-    auto got = co_await pool.acquire();
+    auto got = co_await pool.acquire(avoid);
+    out.endpoint = got.endpoint;
     switch (got.error) {
     case acquire_error::none: break;
     case acquire_error::queue_timeout: out.error = exchange_error::queue_timeout; co_return out;

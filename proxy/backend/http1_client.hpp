@@ -14,6 +14,7 @@ namespace batchgate {
 
 asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const item_request& request,
                                                       const client_info& client, std::uint64_t max_response_bytes,
-                                                      duration timeout, cancel_scope& scope);
+                                                      duration timeout, cancel_scope& scope,
+                                                      std::size_t avoid = no_endpoint);
 
 }  // namespace batchgate

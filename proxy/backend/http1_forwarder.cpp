@@ -124,9 +124,11 @@ private:
         // i.e. empty) can be sent again as it was.
         const bool replayable = is_idempotent(req_.method_text) && body_.done();
         retry_progress progress;
+        std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         const auto started = std::chrono::steady_clock::now();
         for (;;) {
-            auto got = co_await pool_->acquire();
+            auto got = co_await pool_->acquire(avoid);
+            avoid = got.endpoint;
             if (got.error != acquire_error::none) {
                 const attempt_event event = got.error == acquire_error::queue_timeout ? attempt_event::queue_timeout
                                             : got.error == acquire_error::connect_timeout

@@ -106,17 +106,20 @@ acquire_result http1_pool::lend(std::size_t endpoint, byte_stream&& stream, bool
     r.connection.stream_.emplace(std::move(stream));
     r.connection.stream_->expires_never();
     r.connection.reused_ = reused;
+    r.endpoint = endpoint;
     if (reused) ++reuses_;
     return r;
 }
 
-asio::awaitable<acquire_result> http1_pool::acquire() {
+asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const std::size_t n = endpoints_.size();
+    if (n < 2) avoid = no_endpoint;
     if (waiters_.empty()) {
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t idx = (next_endpoint_ + i) % n;
             auto& ep = endpoints_[idx];
+            if (idx == avoid) continue;
             if (auto stream = take_idle(ep)) {
                 next_endpoint_ = idx + 1;
                 co_return lend(idx, std::move(*stream), true);
@@ -127,6 +130,9 @@ asio::awaitable<acquire_result> http1_pool::acquire() {
                 co_return co_await connect(idx);
             }
         }
+        // An idle connection to the avoided endpoint still answered lately.
+        if (avoid != no_endpoint)
+            if (auto stream = take_idle(endpoints_[avoid])) co_return lend(avoid, std::move(*stream), true);
     }
 
     asio::steady_timer timer(executor_, cfg_.queue_timeout);
@@ -182,7 +188,7 @@ asio::awaitable<acquire_result> http1_pool::connect(std::size_t idx) {
         std::optional<byte_stream> none;
         give_back(idx, none, false);
         const auto kind = ec == beast::error::timeout ? acquire_error::connect_timeout : acquire_error::connect_failed;
-        co_return acquire_result{{}, kind, ec};
+        co_return acquire_result{{}, kind, ec, idx};
     }
     ++connects_;
     metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);

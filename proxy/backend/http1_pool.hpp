@@ -50,6 +50,7 @@ public:
 
     byte_stream& stream() { return *stream_; }
     bool reused() const { return reused_; }
+    std::size_t endpoint() const { return endpoint_; }
     const std::string& host_header() const;
     void release(bool reusable);
     explicit operator bool() const { return stream_.has_value(); }
@@ -66,6 +67,7 @@ struct acquire_result {
     pooled_connection connection;
     acquire_error error = acquire_error::none;
     error_code cause;  // the socket or TLS error behind connect_failed
+    std::size_t endpoint = no_endpoint;  // the endpoint tried (success or failure)
 };
 
 struct pool_stats {
@@ -87,7 +89,10 @@ public:
     http1_pool(const http1_pool&) = delete;
     http1_pool& operator=(const http1_pool&) = delete;
 
-    asio::awaitable<acquire_result> acquire();
+    // A connection, preferring endpoints other than `avoid` (the one a
+    // retried request just failed on): no new connection is opened to it
+    // while the backend has another endpoint; an idle one is still used.
+    asio::awaitable<acquire_result> acquire(std::size_t avoid = no_endpoint);
 
     const backend_config& config() const { return cfg_; }
     backend_metrics& metrics() const { return metrics_; }

@@ -302,6 +302,7 @@ private:
         // A batch item's body is held whole, so an idempotent item can
         // always go again; a refused stream even when it is not.
         retry_progress progress;
+        std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         for (;;) {
             const auto remaining = in_.deadline - clock::now();
             if (remaining <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
@@ -310,9 +311,10 @@ private:
             const auto budget = std::chrono::ceil<duration>(std::min<clock::duration>(backend.timeout, remaining));
             exchange_outcome o;
             if (h2_pool)
-                o = co_await h2_exchange_once(*h2_pool, request, in_.client, limit, budget, scope_);
+                o = co_await h2_exchange_once(*h2_pool, request, in_.client, limit, budget, scope_, avoid);
             else
-                o = co_await http1_exchange_once(*h1_pool, request, in_.client, limit, budget, scope_);
+                o = co_await http1_exchange_once(*h1_pool, request, in_.client, limit, budget, scope_, avoid);
+            avoid = o.endpoint;
             record(metrics, o, clock::now() - sent_at);
             if (o.error == exchange_error::cancelled) co_return cancelled(i);
             const attempt_report report = report_of(o, h2_pool != nullptr);

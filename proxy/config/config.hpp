@@ -105,6 +105,9 @@ struct retry_config {
     std::vector<unsigned> on_status;  // e.g. 429, 502, 503
 };
 
+// An endpoint's index in backend_config::endpoints; none: not chosen.
+inline constexpr std::size_t no_endpoint = static_cast<std::size_t>(-1);
+
 struct backend_config {
     std::string name;
     std::vector<host_port> endpoints;
