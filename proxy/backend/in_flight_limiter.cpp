@@ -5,27 +5,35 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <optional>
+
 namespace batchgate {
 
 namespace asio = boost::asio;
 
-asio::awaitable<bool> in_flight_limiter::acquire(std::chrono::steady_clock::duration timeout) {
-    std::shared_ptr<waiter> me;
+asio::awaitable<limiter_wait> in_flight_limiter::acquire(std::chrono::steady_clock::duration timeout,
+                                                         cancel_scope* cancel) {
+    if (cancel && cancel->cancelled()) co_return limiter_wait::cancelled;
+    auto me = std::make_shared<waiter>(co_await asio::this_coro::executor);  // no lock across a co_await
     {
         std::lock_guard lock(mutex_);
         if (in_flight_ < limit_ && waiters_.empty()) {
             ++in_flight_;
-            co_return true;
+            co_return limiter_wait::granted;
         }
-        me = std::make_shared<waiter>(co_await asio::this_coro::executor);
+        if (waiters_.size() >= max_queue_) co_return limiter_wait::queue_full;
         waiters_.push_back(me);
     }
     me->timer.expires_after(timeout);
-    co_await me->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    {
+        std::optional<cancel_scope::registration> watching;
+        if (cancel) watching.emplace(*cancel, [&me] { me->timer.cancel(); });
+        co_await me->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
     std::lock_guard lock(mutex_);
-    if (me->granted) co_return true;  // even if the timer fired too: the slot is ours
+    if (me->granted) co_return limiter_wait::granted;  // even if the timer fired too: the slot is ours
     waiters_.remove(me);
-    co_return false;
+    co_return cancel && cancel->cancelled() ? limiter_wait::cancelled : limiter_wait::timed_out;
 }
 
 void in_flight_limiter::release() {

@@ -10,7 +10,7 @@ namespace batchgate {
 shared_backends make_shared_backends(const config& cfg) {
     shared_backends out;
     for (const auto& [name, backend] : cfg.backends) {
-        out.limiters.emplace(name, std::make_shared<in_flight_limiter>(backend.max_in_flight));
+        out.limiters.emplace(name, std::make_shared<in_flight_limiter>(backend.max_in_flight, backend.max_queue));
         if (backend.tls) {
             try {
                 out.tls.emplace(name, make_backend_tls_context(backend));

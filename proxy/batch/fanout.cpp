@@ -280,17 +280,24 @@ private:
         if (in_.connection_items) {
             const auto until_deadline = in_.deadline - clock::now();
             if (until_deadline <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
-            const bool got = co_await in_.connection_items->acquire(until_deadline);
-            if (!got) co_return cancelled(i);
+            const auto got = co_await in_.connection_items->acquire(until_deadline, &scope_);
+            if (got != limiter_wait::granted) co_return cancelled(i);
             connection_slot.emplace(*in_.connection_items);
         }
 
         auto wait = std::min<clock::duration>(backend.queue_timeout, in_.deadline - clock::now());
         if (wait <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
-        if (!co_await limiter.acquire(wait)) {
-            if (scope_.cancelled() || clock::now() >= in_.deadline) co_return cancelled(i);
+        const auto waited = co_await limiter.acquire(wait, &scope_);
+        if (waited != limiter_wait::granted) {
+            if (waited == limiter_wait::cancelled || clock::now() >= in_.deadline) co_return cancelled(i);
             metrics.overloaded.fetch_add(1, std::memory_order_relaxed);
             metrics.response(0);
+            if (waited == limiter_wait::queue_full) {
+                metrics_registry::global().limit_breached(limit_kind::in_flight_queue);
+                co_return failure(i, 503, item_condition::overloaded,
+                                  who + std::to_string(backend.max_queue) + " items already waiting for one of " +
+                                      std::to_string(backend.max_in_flight) + " in flight (max_queue)");
+            }
             metrics_registry::global().limit_breached(limit_kind::in_flight);
             co_return failure(i, 503, item_condition::overloaded,
                               who + std::to_string(backend.max_in_flight) + " items in flight for " +

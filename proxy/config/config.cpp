@@ -690,6 +690,7 @@ backend_config loader::read_backend(const std::string& name, const field& f) con
     }
     if (const auto v = m.get("max_connections")) b.max_connections = count(*v, 1);
     if (const auto v = m.get("max_in_flight")) b.max_in_flight = count(*v, 1);
+    if (const auto v = m.get("max_queue")) b.max_queue = count(*v, 0);
     if (const auto v = m.get("queue_timeout")) b.queue_timeout = timeout(*v);
     if (const auto v = m.get("connect_timeout")) b.connect_timeout = timeout(*v);
     if (const auto v = m.get("timeout")) b.timeout = timeout(*v);

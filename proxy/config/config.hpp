@@ -115,6 +115,7 @@ struct backend_config {
     std::optional<std::string> host;  // Host header sent; default: the endpoint's host:port
     std::size_t max_connections = 32;  // per endpoint
     std::size_t max_in_flight = 128;   // across all batches
+    std::size_t max_queue = 1024;      // items waiting for max_in_flight; past it 503 at once
     duration queue_timeout{1'000};
     duration connect_timeout{1'000};
     duration timeout{5'000};            // per sub-request / wait for the answer

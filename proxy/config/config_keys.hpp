@@ -28,8 +28,8 @@ inline constexpr std::array<std::string_view, 8> http2{
     "max_concurrent_streams", "max_header_list_size", "initial_window_size", "connection_window_size",
     "max_batch_items_in_flight", "reset_burst", "reset_rate", "settings_timeout"};
 inline constexpr std::array<std::string_view, 3> route{"prefix", "backend", "rewrite_prefix"};
-inline constexpr std::array<std::string_view, 13> backend{
-    "endpoints", "protocol", "host", "max_connections", "max_in_flight", "queue_timeout", "connect_timeout",
+inline constexpr std::array<std::string_view, 14> backend{
+    "endpoints", "protocol", "host", "max_connections", "max_in_flight", "max_queue", "queue_timeout", "connect_timeout",
     "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window", "tls", "retries"};
 inline constexpr std::array<std::string_view, 3> backend_tls{"ca", "verify", "sni"};
 inline constexpr std::array<std::string_view, 2> retries{"attempts", "on"};

@@ -43,9 +43,11 @@ enum class limit_kind {
     http2_goaway,        // an HTTP/2 client cut off: flood, rapid reset, protocol error, settings timeout
     http2_stream_reset,  // an HTTP/2 request refused with RST_STREAM (header list too large, malformed)
     tls_handshake,       // a TLS handshake failed or did not finish within limits.header_timeout
+    in_flight_queue,     // a batch item refused: backends.X.max_queue items already waited for max_in_flight
 };
-inline constexpr std::size_t limit_kind_count = 17;
-static_assert(limit_kind_count == static_cast<std::size_t>(limit_kind::tls_handshake) + 1, "limit_kind_count must follow the enum");
+inline constexpr std::size_t limit_kind_count = 18;
+static_assert(limit_kind_count == static_cast<std::size_t>(limit_kind::in_flight_queue) + 1,
+              "limit_kind_count must follow the enum");
 
 // The label values used in the exposition ("passthrough", "header_bytes", ...).
 std::string_view to_string(request_kind kind);

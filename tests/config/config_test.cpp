@@ -226,6 +226,7 @@ backends:
     host: users.example:8443
     max_connections: 4
     max_in_flight: 9
+    max_queue: 0
     queue_timeout: 250ms
     connect_timeout: 2s
     timeout: 1m
@@ -245,6 +246,7 @@ backends:
     BOOST_TEST(!plain.host.has_value());
     BOOST_TEST(plain.max_connections == defaults.max_connections);
     BOOST_TEST(plain.max_in_flight == defaults.max_in_flight);
+    BOOST_TEST(plain.max_queue == 1024u);
     BOOST_TEST(plain.queue_timeout == defaults.queue_timeout);
     BOOST_TEST(plain.connect_timeout == defaults.connect_timeout);
     BOOST_TEST(plain.timeout == defaults.timeout);
@@ -263,6 +265,7 @@ backends:
     BOOST_TEST(full.host.value_or("") == "users.example:8443");
     BOOST_TEST(full.max_connections == 4u);
     BOOST_TEST(full.max_in_flight == 9u);
+    BOOST_TEST(full.max_queue == 0u);  // 0: never wait for max_in_flight
     BOOST_TEST(full.queue_timeout == 250ms);
     BOOST_TEST(full.connect_timeout == 2s);
     BOOST_TEST(full.timeout == 1min);
@@ -398,6 +401,7 @@ BOOST_AUTO_TEST_CASE(example_config_loads) {
     BOOST_TEST(!users.tls.has_value());  // http1: no TLS settings
     BOOST_TEST(users.max_connections == backend_defaults.max_connections);
     BOOST_TEST(users.max_in_flight == backend_defaults.max_in_flight);
+    BOOST_TEST(users.max_queue == backend_defaults.max_queue);
     BOOST_TEST(users.queue_timeout == backend_defaults.queue_timeout);
     BOOST_TEST(users.connect_timeout == backend_defaults.connect_timeout);
     BOOST_TEST(users.timeout == backend_defaults.timeout);

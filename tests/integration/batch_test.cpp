@@ -402,6 +402,73 @@ BOOST_AUTO_TEST_CASE(client_disconnect_cancels_outstanding_items) {
     BOOST_TEST(started.load() == 3);
 }
 
+BOOST_AUTO_TEST_CASE(max_queue_refuses_at_once) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
+        auto r = legacy(req);
+        if (req.target() == "/users/9") r.hold = [&] { return release.load(); };
+        return r;
+    });
+    // One in flight, one may wait: the third item is refused without waiting
+    // for queue_timeout (10 s) or for the held one.
+    running_proxy proxy(batch_proxy_config(backend.address(), "    max_in_flight: 1\n    max_queue: 1\n    queue_timeout: 10s\n"));
+    const auto refused_before = metrics_registry::global().limit_breaches(limit_kind::in_flight_queue);
+    client c(proxy.port());
+    std::string body = R"({"requests":[{"id":"held","method":"GET","url":"/users/9"},)"
+                       R"({"id":"waits","method":"GET","url":"/fast"},{"id":"refused","method":"GET","url":"/fast"}]})";
+    c.send_raw("POST /batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body);
+    std::string seen;
+    char chunk[4096];
+    while (seen.find("<B:id>refused</B:id>") == std::string::npos) seen.append(chunk, c.read_some(asio::buffer(chunk)));
+    BOOST_TEST(backend.in_flight() == 1);  // refused while the held item still had the slot
+    BOOST_TEST(metrics_registry::global().limit_breaches(limit_kind::in_flight_queue) == refused_before + 1);
+    release = true;
+    while (seen.find("0\r\n\r\n") == std::string::npos) seen.append(chunk, c.read_some(asio::buffer(chunk)));
+    auto es = by_id(entries_of(seen.substr(seen.find("\r\n\r\n") + 4)));
+    BOOST_REQUIRE_EQUAL(es.size(), 3u);
+    BOOST_TEST(es["refused"].status == "HTTP/1.1 503 Service Unavailable");
+    BOOST_TEST(es["refused"].error == "overloaded");
+    BOOST_TEST(es["refused"].description.find("max_queue") != std::string::npos, es["refused"].description);
+    BOOST_TEST(es["waits"].status == "HTTP/1.1 200 OK");
+    BOOST_TEST(es["held"].status == "HTTP/1.1 200 OK");
+    BOOST_TEST(backend.requests() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_queued_item_leaves_the_queue_when_its_client_goes) {
+    std::atomic<bool> release{false};
+    test_backend backend([&](const request_type& req) {
+        auto r = legacy(req);
+        if (req.target() == "/held") r.hold = [&] { return release.load(); };
+        return r;
+    });
+    running_proxy proxy(batch_proxy_config(backend.address(), "    max_in_flight: 1\n    max_queue: 1\n    queue_timeout: 30s\n"));
+    auto start = [&](client& c, const std::string& url) {
+        const std::string body = R"({"requests":[{"method":"GET","url":")" + url + "\"}]}";
+        c.send_raw("POST /batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+    };
+    client holder(proxy.port());
+    start(holder, "/held");
+    BOOST_TEST_REQUIRE(eventually([&] { return backend.in_flight() == 1; }));
+    {
+        client leaving(proxy.port());
+        start(leaving, "/gone");  // waits for the slot, filling the queue
+        BOOST_TEST_REQUIRE(eventually([&] { return metrics_registry::global().batches_in_flight.load() == 2; }));
+    }  // its client hangs up: the item leaves the queue at once, not after 30 s
+    BOOST_TEST_REQUIRE(eventually([&] { return metrics_registry::global().batches_in_flight.load() == 1; }));
+    // So the queue has room for the next one, which is answered once the slot frees.
+    client next(proxy.port());
+    auto pending = std::async(std::launch::async, [&] {
+        return post_batch(next, R"({"requests":[{"id":"n","method":"GET","url":"/fast"}]})", "application/json");
+    });
+    BOOST_TEST_REQUIRE(eventually([&] { return metrics_registry::global().batches_in_flight.load() == 2; }));
+    release = true;
+    auto es = by_id(entries_of(pending.get().body()));
+    BOOST_TEST(es["n"].status == "HTTP/1.1 200 OK");
+    for (const auto& r : backend.received()) BOOST_TEST(r.target() != "/gone");
+}
+
 BOOST_AUTO_TEST_CASE(nested_multistatus_is_flattened) {
     test_backend backend(legacy);
     running_proxy proxy(batch_proxy_config(backend.address()));
