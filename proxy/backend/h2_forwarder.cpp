@@ -240,7 +240,7 @@ private:
                                             : got.error == exchange_error::connect_timeout
                                                 ? attempt_event::connect_timeout
                                                 : attempt_event::connect_failed;
-                if (should_retry(event, replayable, progress)) continue;
+                if (const bool again = co_await should_retry(event, replayable, progress); again) continue;
                 if (event == attempt_event::queue_timeout)
                     co_return backend_fails(failure, http::status::service_unavailable,
                                             "every connection busy for " + ms(backend_.queue_timeout));
@@ -262,21 +262,24 @@ private:
             case step::client_gone: co_return outcome::client_gone;
             case step::client_body: co_return client_body_failure(r, failure);
             case step::refused:
-                if (should_retry(attempt_event::refused, replayable, progress, !request_.has_body || replay_ok_)) continue;
+                if (const bool again = co_await should_retry(attempt_event::refused, replayable, progress,
+                                                             !request_.has_body || replay_ok_);
+                    again)
+                    continue;
                 if (request_.has_body && !replay_ok_)
                     co_return backend_fails(failure, http::status::bad_gateway,
                                             "stream refused after more than " + std::to_string(max_replay_bytes) +
                                                 " bytes of the request body went out; it cannot be sent again");
                 co_return backend_fails(failure, http::status::bad_gateway, "stream refused by the backend");
             case step::reset:
-                if (should_retry(attempt_event::reset, replayable, progress)) continue;
+                if (const bool again = co_await should_retry(attempt_event::reset, replayable, progress); again) continue;
                 if (r.close_info.connection_lost)
                     co_return backend_fails(failure, http::status::bad_gateway, "connection lost before a response");
                 co_return backend_fails(failure, http::status::bad_gateway,
                                         "stream reset by the backend (HTTP/2 error " +
                                             hex_code(r.close_info.error_code) + ")");
             case step::timeout:
-                if (should_retry(attempt_event::timeout, replayable, progress)) continue;
+                if (const bool again = co_await should_retry(attempt_event::timeout, replayable, progress); again) continue;
                 co_return backend_fails(failure, http::status::gateway_timeout,
                                         "no response within " + ms(backend_.timeout));
             case step::stalled:
@@ -293,11 +296,18 @@ private:
         }
     }
 
-    bool should_retry(attempt_event event, bool replayable, retry_progress& progress, bool body_held = true) {
-        bool counted = false;
-        const bool again = retry_pass_through(event, backend_.retries, replayable, body_held, progress, counted);
-        if (counted) metrics_.retries.fetch_add(1, std::memory_order_relaxed);
-        return again;
+    // Asks the retry policy; when it says again, waits its pause (the
+    // backoff) first and counts a counted retry.
+    asio::awaitable<bool> should_retry(attempt_event event, bool replayable, retry_progress& progress,
+                                       bool body_held = true) {
+        const auto d = retry_pass_through(event, backend_.retries, replayable, body_held, progress);
+        if (d.verdict != retry_verdict::retry) co_return false;
+        if (d.counted) metrics_.retries.fetch_add(1, std::memory_order_relaxed);
+        if (d.pause > std::chrono::steady_clock::duration::zero()) {
+            asio::steady_timer pause(co_await asio::this_coro::executor, d.pause);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        co_return true;
     }
 
     bool draining() const { return scope_.draining && *scope_.draining; }

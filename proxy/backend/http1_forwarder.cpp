@@ -3,6 +3,8 @@
 #include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
 
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -134,7 +136,7 @@ private:
                                             : got.error == acquire_error::connect_timeout
                                                 ? attempt_event::connect_timeout
                                                 : attempt_event::connect_failed;
-                if (should_retry(event, replayable, progress)) continue;
+                if (const bool again = co_await should_retry(event, replayable, progress); again) continue;
                 if (event == attempt_event::queue_timeout)
                     co_return backend_failure(http::status::service_unavailable,
                                               "every connection busy for " + ms(backend.queue_timeout));
@@ -153,7 +155,7 @@ private:
                 // backend had closed it (stale), else the connection broke.
                 const attempt_event event = conn_.reused() ? attempt_event::stale_connection : attempt_event::reset;
                 conn_.release(false);
-                if (should_retry(event, replayable, progress)) continue;
+                if (const bool again = co_await should_retry(event, replayable, progress); again) continue;
                 co_return backend_failure(http::status::bad_gateway,
                                           "connection lost while sending: " + sent.ec.message());
             }
@@ -177,18 +179,24 @@ private:
             const attempt_event event = timed_out                             ? attempt_event::timeout
                                         : head.nothing_received && reused ? attempt_event::stale_connection
                                                                           : attempt_event::reset;
-            if (should_retry(event, replayable, progress)) continue;
+            if (const bool again = co_await should_retry(event, replayable, progress); again) continue;
             if (timed_out)
                 co_return backend_failure(http::status::gateway_timeout, "no response within " + ms(backend.timeout));
             co_return backend_failure(http::status::bad_gateway, "malformed or missing response: " + head.ec.message());
         }
     }
 
-    bool should_retry(attempt_event event, bool replayable, retry_progress& progress) {
-        bool counted = false;
-        const bool again = retry_pass_through(event, pool_->config().retries, replayable, true, progress, counted);
-        if (counted) pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
-        return again;
+    // Asks the retry policy; when it says again, waits its pause (the
+    // backoff) first and counts a counted retry.
+    asio::awaitable<bool> should_retry(attempt_event event, bool replayable, retry_progress& progress) {
+        const auto d = retry_pass_through(event, pool_->config().retries, replayable, true, progress);
+        if (d.verdict != retry_verdict::retry) co_return false;
+        if (d.counted) pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
+        if (d.pause > std::chrono::steady_clock::duration::zero()) {
+            asio::steady_timer pause(co_await asio::this_coro::executor, d.pause);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        co_return true;
     }
 
     // The client asked to hear 100 before sending its body; it hears it only

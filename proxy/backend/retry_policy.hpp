@@ -42,6 +42,7 @@ struct retry_request {
     // replayed whatever the method, but only with their whole body).
     bool body_held = true;
     std::chrono::steady_clock::duration time_left{};  // until the item's (or request's) deadline
+    double jitter = 1.0;  // uniform in [0, 1): the share of the backoff ceiling to wait (retry_jitter())
 };
 
 // Where the request is: `attempt` counts the tries that counted (1 = the
@@ -65,17 +66,20 @@ struct retry_decision {
 };
 
 // Decides, and when the verdict is retry advances `progress` (attempt or
-// free replay). The pause before a status retry is Retry-After when given,
-// else 50 ms times the attempt; a pause that does not fit in time_left
-// delivers the answer instead.
+// free replay). A counted retry waits jitter × min(backoff.max, backoff.base ×
+// 2^(retry − 1)) ("full jitter"); a status retry waits Retry-After instead
+// when that is longer. A pause that does not fit in time_left is no retry:
+// the answer is delivered, or the failure given up. A free replay goes at
+// once.
 retry_decision decide_retry(const attempt_report& report, const retry_request& request, retry_progress& progress);
 
 // Pass-through: only failures are retried (an answer's head goes to the
 // client as it is), and no deadline but the backend's own timeouts applies.
-// True when the request goes again; `counted` tells whether that used an
-// attempt.
-bool retry_pass_through(attempt_event event, const retry_config& retries, bool replayable, bool body_held,
-                        retry_progress& progress, bool& counted);
+retry_decision retry_pass_through(attempt_event event, const retry_config& retries, bool replayable, bool body_held,
+                                  retry_progress& progress);
+
+// Uniform in [0, 1), from a per-thread generator: the jitter of a retry's pause.
+double retry_jitter();
 
 // A Retry-After value in delta-seconds; the HTTP-date form (and anything
 // else) counts as absent.

@@ -325,7 +325,8 @@ private:
             record(metrics, o, clock::now() - sent_at);
             if (o.error == exchange_error::cancelled) co_return cancelled(i);
             const attempt_report report = report_of(o, h2_pool != nullptr);
-            const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now()};
+            const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now(),
+                                      retry_jitter()};
             const retry_decision decision = decide_retry(report, asked, progress);
             if (decision.verdict == retry_verdict::deliver) co_return answered(i, std::move(o.response), route);
             if (decision.verdict == retry_verdict::give_up) co_return given_up(i, o, report, progress, backend, who);

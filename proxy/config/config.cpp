@@ -746,6 +746,14 @@ backend_protocol loader::protocol(const field& f) const {
 void loader::read_retries(const field& f, retry_config& retries) const {
     const map_reader m(*this, f, config_keys::retries);
     if (const auto v = m.get("attempts")) retries.attempts = static_cast<unsigned>(whole(*v, 1, 10));
+    if (const auto b = m.get("backoff")) {
+        const map_reader backoff(*this, *b, config_keys::retry_backoff);
+        if (const auto v = backoff.get("base")) retries.backoff_base = timeout(*v);
+        if (const auto v = backoff.get("max")) retries.backoff_max = timeout(*v);
+        if (retries.backoff_base > retries.backoff_max)
+            fail(*b, "backoff base (" + std::to_string(retries.backoff_base.count()) + " ms) is longer than its max (" +
+                         std::to_string(retries.backoff_max.count()) + " ms)");
+    }
     const auto on = m.get("on");
     if (!on) return;
     // A list given replaces the default conditions; it does not add to them.

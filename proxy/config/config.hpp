@@ -103,6 +103,10 @@ struct retry_config {
     bool on_reset = true;
     bool on_timeout = false;
     std::vector<unsigned> on_status;  // e.g. 429, 502, 503
+    // Pause before a counted retry: exponential (base × 2^(retry − 1), at
+    // most max) with full jitter; Retry-After wins when longer.
+    duration backoff_base{25};
+    duration backoff_max{1'000};
 };
 
 // An endpoint's index in backend_config::endpoints; none: not chosen.

@@ -19,10 +19,13 @@ attempt_report answered(unsigned status, std::optional<std::chrono::seconds> ret
     return attempt_report{attempt_event::answered, status, retry_after};
 }
 
+// jitter 1.0: the pause is the backoff ceiling itself, so the tests can name it.
 retry_decision decide(const attempt_report& r, const retry_config& c, bool replayable, retry_progress& p,
-                      std::chrono::steady_clock::duration left = 30s, bool body_held = true) {
-    return decide_retry(r, retry_request{c, replayable, body_held, left}, p);
+                      std::chrono::steady_clock::duration left = 30s, bool body_held = true, double jitter = 1.0) {
+    return decide_retry(r, retry_request{c, replayable, body_held, left, jitter}, p);
 }
+
+std::chrono::steady_clock::duration wait_of(std::chrono::milliseconds ms) { return ms; }
 
 }  // namespace
 
@@ -37,7 +40,7 @@ BOOST_AUTO_TEST_CASE(an_answer_is_delivered_unless_its_status_is_listed) {
     auto d = decide(answered(503), c, true, p);
     BOOST_TEST((d.verdict == retry_verdict::retry));
     BOOST_TEST(d.counted);
-    BOOST_TEST((d.pause == std::chrono::steady_clock::duration(50ms)));  // 50 ms x the first attempt
+    BOOST_TEST((d.pause == std::chrono::steady_clock::duration(25ms)));  // backoff.base for the first retry
     BOOST_TEST(p.attempt == 2u);
     // attempts: 2 used up: the second 503 stands.
     BOOST_TEST((decide(answered(503), c, true, p).verdict == retry_verdict::deliver));
@@ -54,8 +57,41 @@ BOOST_AUTO_TEST_CASE(retry_after_sets_the_pause_when_it_fits_the_deadline) {
     // It does not fit: the backend's own answer is delivered at once.
     BOOST_TEST((decide(answered(429, 60s), c, true, q, 5s).verdict == retry_verdict::deliver));
     BOOST_TEST(q.attempt == 1u);
-    // Not even the default pause fits in what is left.
+    // Not even the backoff fits in what is left.
     BOOST_TEST((decide(answered(429), c, true, q, 10ms).verdict == retry_verdict::deliver));
+    // A backoff longer than Retry-After wins.
+    retry_config slow = c;
+    slow.backoff_base = slow.backoff_max = std::chrono::milliseconds(3000);
+    retry_progress r;
+    BOOST_TEST((decide(answered(429, 1s), slow, true, r, 10s).pause == wait_of(3000ms)));
+}
+
+BOOST_AUTO_TEST_CASE(backoff_doubles_up_to_its_max_with_full_jitter) {
+    retry_config c = defaults();
+    c.attempts = 10;
+    c.backoff_base = 100ms;
+    c.backoff_max = 700ms;
+    retry_progress p;
+    for (auto want : {100ms, 200ms, 400ms, 700ms, 700ms}) {
+        auto r = decide(event(attempt_event::reset), c, true, p);
+        BOOST_TEST((r.pause == wait_of(want)));
+    }
+    // Full jitter: anywhere from nothing up to the ceiling.
+    retry_progress q;
+    BOOST_TEST((decide(event(attempt_event::reset), c, true, q, 30s, true, 0.0).pause == wait_of(0ms)));
+    BOOST_TEST((decide(event(attempt_event::reset), c, true, q, 30s, true, 0.5).pause == wait_of(100ms)));  // half of 200
+    for (int i = 0; i < 1000; ++i) {
+        const double j = retry_jitter();
+        BOOST_TEST_REQUIRE((j >= 0.0 && j < 1.0));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_whose_backoff_does_not_fit_the_deadline_is_given_up) {
+    retry_config c = defaults();
+    c.backoff_base = c.backoff_max = 500ms;
+    retry_progress p;
+    BOOST_TEST((decide(event(attempt_event::reset), c, true, p, 100ms).verdict == retry_verdict::give_up));
+    BOOST_TEST(p.attempt == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(post_is_never_retried_after_the_backend_may_have_acted) {
@@ -84,10 +120,10 @@ BOOST_AUTO_TEST_CASE(each_condition_needs_its_entry_in_on) {
     for (auto e : {attempt_event::reset, attempt_event::timeout, attempt_event::connect_failed,
                    attempt_event::connect_timeout}) {
         retry_progress p;
-        auto d = decide(event(e), all, true, p);
-        BOOST_TEST((d.verdict == retry_verdict::retry));
-        BOOST_TEST(d.counted);
-        BOOST_TEST((d.pause == std::chrono::steady_clock::duration::zero()));
+        auto r = decide(event(e), all, true, p);
+        BOOST_TEST((r.verdict == retry_verdict::retry));
+        BOOST_TEST(r.counted);
+        BOOST_TEST((r.pause == wait_of(25ms)));
     }
 }
 
@@ -142,6 +178,7 @@ BOOST_AUTO_TEST_CASE(a_stale_connection_is_replayed_once_for_free_then_it_is_a_r
     auto first = decide(event(attempt_event::stale_connection), c, true, p);
     BOOST_TEST((first.verdict == retry_verdict::retry));
     BOOST_TEST(!first.counted);
+    BOOST_TEST((first.pause == wait_of(0ms)));  // a free replay goes at once
     BOOST_TEST(p.attempt == 1u);
     auto second = decide(event(attempt_event::stale_connection), c, true, p);
     BOOST_TEST((second.verdict == retry_verdict::retry));  // reset is in `on`, one attempt left

@@ -412,6 +412,8 @@ BOOST_AUTO_TEST_CASE(example_config_loads) {
     BOOST_TEST(users.retries.on_reset == backend_defaults.retries.on_reset);
     BOOST_TEST(users.retries.on_timeout == backend_defaults.retries.on_timeout);
     BOOST_TEST(users.retries.on_status == backend_defaults.retries.on_status, boost::test_tools::per_element());
+    BOOST_TEST(users.retries.backoff_base == backend_defaults.retries.backoff_base);
+    BOOST_TEST(users.retries.backoff_max == backend_defaults.retries.backoff_max);
 }
 
 // The example is where users learn the keys: every key the loader accepts is
@@ -456,6 +458,7 @@ BOOST_AUTO_TEST_CASE(example_config_shows_every_key) {
     BOOST_TEST(keys_of(users) == all_of(config_keys::backend), boost::test_tools::per_element());
     BOOST_TEST(keys_of(users["tls"]) == all_of(config_keys::backend_tls), boost::test_tools::per_element());
     BOOST_TEST(keys_of(users["retries"]) == all_of(config_keys::retries), boost::test_tools::per_element());
+    BOOST_TEST(keys_of(users["retries"]["backoff"]) == all_of(config_keys::retry_backoff), boost::test_tools::per_element());
 }
 
 // ---------------------------------------------------------------------------
@@ -983,6 +986,22 @@ backends:
 }
 
 BOOST_AUTO_TEST_CASE(bad_retry_conditions) {
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    retries: {backoff: {base: 2s, max: 1s}}
+)") == "t.yaml:6:24: backends.users.retries.backoff: backoff base (2000 ms) is longer than its max (1000 ms)");
+    BOOST_TEST(error_of(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    retries: {backoff: {min: 2s}}
+)").find("backends.users.retries.backoff.min: unknown key 'min'") != std::string::npos);
     BOOST_TEST(error_of(R"(
 listen:
   - address: 127.0.0.1:0
