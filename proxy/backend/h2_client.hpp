@@ -16,6 +16,7 @@
 #include "proxy/backend/buffered_exchange.hpp"
 #include "proxy/backend/forwarding.hpp"
 #include "proxy/core/cancel_scope.hpp"
+#include "proxy/backend/retry_budget.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/metrics.hpp"
 #include "proxy/http2/h2_connection.hpp"
@@ -43,15 +44,18 @@ struct h2_pool_stats {
 class h2_pool : public std::enable_shared_from_this<h2_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
-    // `tls`: the backend's client context (https/h2), shared by every
-    // worker's pool; built here when not given (tests, one pool alone).
+    // `tls`: the backend's client context (https/h2), and `budget`: its
+    // retries.budget, both shared by every worker's pool; made here when not
+    // given (tests, one pool alone).
     h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                    std::shared_ptr<asio::ssl::context> tls = {});
+                    std::shared_ptr<asio::ssl::context> tls = {},
+            std::shared_ptr<retry_budget> budget = {});
     ~h2_pool();
     h2_pool(const h2_pool&) = delete;
     h2_pool& operator=(const h2_pool&) = delete;
 
     const backend_config& config() const { return cfg_; }
+    retry_budget& budget() const { return *budget_; }
     backend_metrics& metrics() const { return metrics_; }
     h2_pool_stats stats() const;
     std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
@@ -105,6 +109,7 @@ private:
     asio::any_io_executor executor_;
     backend_config cfg_;
     std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
+    std::shared_ptr<retry_budget> budget_;
     std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;

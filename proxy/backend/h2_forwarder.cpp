@@ -1,6 +1,7 @@
 #include "proxy/backend/h2_forwarder.hpp"
 
 #include "proxy/backend/h2_client.hpp"
+#include "proxy/backend/retry_budget.hpp"
 #include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
 
@@ -230,6 +231,7 @@ private:
         // after the backend could have acted on it.
         const bool replayable = is_idempotent(request_.method_text) && !request_.has_body;
         retry_progress progress;
+        const retry_budget::request counted_by_budget(pool_.budget());
         std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         started_ = clock_type::now();
         for (;;) {
@@ -258,7 +260,7 @@ private:
 
             const attempt_result r = co_await attempt_once(got);
             switch (r.kind) {
-            case step::answered: co_return outcome::answered;
+            case step::answered: retrying_.reset(); co_return outcome::answered;
             case step::client_gone: co_return outcome::client_gone;
             case step::client_body: co_return client_body_failure(r, failure);
             case step::refused:
@@ -300,8 +302,17 @@ private:
     // backoff) first and counts a counted retry.
     asio::awaitable<bool> should_retry(attempt_event event, bool replayable, retry_progress& progress,
                                        bool body_held = true) {
+        retrying_.reset();  // the attempt a held retry made is over
         const auto d = retry_pass_through(event, backend_.retries, replayable, body_held, progress);
         if (d.verdict != retry_verdict::retry) co_return false;
+        if (d.counted) {
+            retry_budget& budget = pool_.budget();
+            if (!budget.try_start_retry()) {
+                metrics_registry::global().limit_breached(limit_kind::retry_budget);
+                co_return false;
+            }
+            retrying_.hold(budget);
+        }
         if (d.counted) metrics_.retries.fetch_add(1, std::memory_order_relaxed);
         if (d.pause > std::chrono::steady_clock::duration::zero()) {
             asio::steady_timer pause(co_await asio::this_coro::executor, d.pause);
@@ -535,6 +546,7 @@ private:
     bool sent_continue_ = false;
     bool client_body_failed_ = false;
     clock_type::time_point started_;
+    budgeted_retry retrying_;  // the retry in flight, if any, against retries.budget
     cancel_scope client_watch_;  // cancelled by the sink when the client goes away
 };
 

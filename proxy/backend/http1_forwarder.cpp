@@ -1,5 +1,6 @@
 #include "proxy/backend/http1_forwarder.hpp"
 
+#include "proxy/backend/retry_budget.hpp"
 #include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
 
@@ -126,6 +127,7 @@ private:
         // i.e. empty) can be sent again as it was.
         const bool replayable = is_idempotent(req_.method_text) && body_.done();
         retry_progress progress;
+        const retry_budget::request counted_by_budget(pool_->budget());
         std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         const auto started = std::chrono::steady_clock::now();
         for (;;) {
@@ -165,6 +167,7 @@ private:
             if (head.failure == head_failure::none) {
                 pool_->metrics().response(response_->get().result_int());
                 pool_->metrics().latency.observe(std::chrono::steady_clock::now() - started);
+                retrying_.reset();
                 co_return std::nullopt;
             }
             const bool reused = conn_.reused();
@@ -189,8 +192,17 @@ private:
     // Asks the retry policy; when it says again, waits its pause (the
     // backoff) first and counts a counted retry.
     asio::awaitable<bool> should_retry(attempt_event event, bool replayable, retry_progress& progress) {
+        retrying_.reset();  // the attempt a held retry made is over
         const auto d = retry_pass_through(event, pool_->config().retries, replayable, true, progress);
         if (d.verdict != retry_verdict::retry) co_return false;
+        if (d.counted) {
+            retry_budget& budget = pool_->budget();
+            if (!budget.try_start_retry()) {
+                metrics_registry::global().limit_breached(limit_kind::retry_budget);
+                co_return false;
+            }
+            retrying_.hold(budget);
+        }
         if (d.counted) pool_->metrics().retries.fetch_add(1, std::memory_order_relaxed);
         if (d.pause > std::chrono::steady_clock::duration::zero()) {
             asio::steady_timer pause(co_await asio::this_coro::executor, d.pause);
@@ -343,6 +355,7 @@ private:
     beast::flat_buffer backend_buffer_;
     std::optional<http::response_parser<http::buffer_body>> response_;
     exchange_summary summary_;
+    budgeted_retry retrying_;  // the retry in flight, if any, against retries.budget
 };
 
 }  // namespace

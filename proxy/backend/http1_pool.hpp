@@ -7,6 +7,7 @@
 // peer close before reuse and dropped after `idle_timeout`.
 #pragma once
 
+#include "proxy/backend/retry_budget.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/byte_stream.hpp"
 #include "proxy/core/metrics.hpp"
@@ -81,10 +82,12 @@ struct pool_stats {
 class http1_pool : public std::enable_shared_from_this<http1_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
-    // `tls`: the backend's client context (https/h2), shared by every
-    // worker's pool; built here when not given (tests, one pool alone).
+    // `tls`: the backend's client context (https/h2), and `budget`: its
+    // retries.budget, both shared by every worker's pool; made here when not
+    // given (tests, one pool alone).
     http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                 std::shared_ptr<asio::ssl::context> tls = {});
+                 std::shared_ptr<asio::ssl::context> tls = {},
+               std::shared_ptr<retry_budget> budget = {});
     ~http1_pool();
     http1_pool(const http1_pool&) = delete;
     http1_pool& operator=(const http1_pool&) = delete;
@@ -95,6 +98,7 @@ public:
     asio::awaitable<acquire_result> acquire(std::size_t avoid = no_endpoint);
 
     const backend_config& config() const { return cfg_; }
+    retry_budget& budget() const { return *budget_; }
     backend_metrics& metrics() const { return metrics_; }
     pool_stats stats() const;
     std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
@@ -132,6 +136,7 @@ private:
     asio::any_io_executor executor_;
     backend_config cfg_;
     std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
+    std::shared_ptr<retry_budget> budget_;
     std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;

@@ -11,6 +11,7 @@ shared_backends make_shared_backends(const config& cfg) {
     shared_backends out;
     for (const auto& [name, backend] : cfg.backends) {
         out.limiters.emplace(name, std::make_shared<in_flight_limiter>(backend.max_in_flight, backend.max_queue));
+        out.budgets.emplace(name, std::make_shared<retry_budget>(backend.retries.budget_percent));
         if (backend.tls) {
             try {
                 out.tls.emplace(name, make_backend_tls_context(backend));
@@ -28,14 +29,15 @@ routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_execu
     for (const auto& [name, backend] : cfg->backends) {
         const auto tls = shared.tls.find(name);
         auto context = tls == shared.tls.end() ? nullptr : tls->second;
+        auto budget = shared.budgets.at(name);
         switch (backend.protocol) {
         case backend_protocol::http1:
         case backend_protocol::https:
-            pools.emplace(name, std::make_shared<http1_pool>(executor, backend, workers, std::move(context)));
+            pools.emplace(name, std::make_shared<http1_pool>(executor, backend, workers, std::move(context), std::move(budget)));
             break;
         case backend_protocol::h2c:
         case backend_protocol::h2:
-            h2_pools.emplace(name, std::make_shared<h2_pool>(executor, backend, workers, std::move(context)));
+            h2_pools.emplace(name, std::make_shared<h2_pool>(executor, backend, workers, std::move(context), std::move(budget)));
             break;
         }
     }

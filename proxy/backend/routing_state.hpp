@@ -5,6 +5,7 @@
 
 #include "proxy/backend/http1_pool.hpp"
 #include "proxy/backend/in_flight_limiter.hpp"
+#include "proxy/backend/retry_budget.hpp"
 #include "proxy/backend/router.hpp"
 #include "proxy/config/config.hpp"
 
@@ -25,6 +26,7 @@ using limiter_map = std::unordered_map<std::string, std::shared_ptr<in_flight_li
 // https/h2 backend.
 struct shared_backends {
     limiter_map limiters;
+    std::unordered_map<std::string, std::shared_ptr<retry_budget>> budgets;
     std::unordered_map<std::string, std::shared_ptr<asio::ssl::context>> tls;
 };
 // Throws std::runtime_error when a TLS context cannot be built (start-up

@@ -305,6 +305,9 @@ private:
         }
         limiter_slot slot{limiter};
         scoped_gauge in_flight(metrics.in_flight);
+        retry_budget& retries_budget = h2_pool ? h2_pool->budget() : h1_pool->budget();
+        const retry_budget::request counted_by_budget(retries_budget);
+        budgeted_retry retrying;  // the retry in flight, if any, against the budget
 
         // A batch item's body is held whole, so an idempotent item can
         // always go again; a refused stream even when it is not.
@@ -323,14 +326,26 @@ private:
                 o = co_await http1_exchange_once(*h1_pool, request, in_.client, limit, budget, scope_, avoid);
             avoid = o.endpoint;
             record(metrics, o, clock::now() - sent_at);
+            retrying.reset();
             if (o.error == exchange_error::cancelled) co_return cancelled(i);
             const attempt_report report = report_of(o, h2_pool != nullptr);
             const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now(),
                                       retry_jitter()};
+            const retry_progress before = progress;
             const retry_decision decision = decide_retry(report, asked, progress);
             if (decision.verdict == retry_verdict::deliver) co_return answered(i, std::move(o.response), route);
             if (decision.verdict == retry_verdict::give_up) co_return given_up(i, o, report, progress, backend, who);
+            if (decision.counted && !retries_budget.try_start_retry()) {
+                metrics_registry::global().limit_breached(limit_kind::retry_budget);
+                if (report.event == attempt_event::answered) co_return answered(i, std::move(o.response), route);
+                auto out = given_up(i, o, report, before, backend, who);
+                for (auto& r : out.results)
+                    r.description += "; not retried: the retry budget (" + std::to_string(retries_budget.percent()) +
+                                     "% of requests in flight, at least 3) is spent";
+                co_return out;
+            }
             if (decision.counted) {
+                retrying.hold(retries_budget);
                 ++stats_.retries;
                 metrics.retries.fetch_add(1, std::memory_order_relaxed);
             }

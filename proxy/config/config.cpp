@@ -754,6 +754,13 @@ void loader::read_retries(const field& f, retry_config& retries) const {
             fail(*b, "backoff base (" + std::to_string(retries.backoff_base.count()) + " ms) is longer than its max (" +
                          std::to_string(retries.backoff_max.count()) + " ms)");
     }
+    if (const auto v = m.get("budget")) {
+        const std::string s = text(*v);
+        const auto whole_percent = s.size() > 1 && s.back() == '%' ? parse_whole(s.substr(0, s.size() - 1)) : std::nullopt;
+        if (!whole_percent || *whole_percent < 1 || *whole_percent > 100)
+            fail(*v, "bad retry budget '" + s + "'; use a share of requests in flight from 1% to 100%, e.g. 20%");
+        retries.budget_percent = static_cast<unsigned>(*whole_percent);
+    }
     const auto on = m.get("on");
     if (!on) return;
     // A list given replaces the default conditions; it does not add to them.

@@ -107,6 +107,9 @@ struct retry_config {
     // most max) with full jitter; Retry-After wins when longer.
     duration backoff_base{25};
     duration backoff_max{1'000};
+    // Retries in flight may be at most this share of the backend's requests
+    // in flight (at least 3, over all workers).
+    unsigned budget_percent = 20;
 };
 
 // An endpoint's index in backend_config::endpoints; none: not chosen.

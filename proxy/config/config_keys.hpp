@@ -32,7 +32,7 @@ inline constexpr std::array<std::string_view, 14> backend{
     "endpoints", "protocol", "host", "max_connections", "max_in_flight", "max_queue", "queue_timeout", "connect_timeout",
     "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window", "tls", "retries"};
 inline constexpr std::array<std::string_view, 3> backend_tls{"ca", "verify", "sni"};
-inline constexpr std::array<std::string_view, 3> retries{"attempts", "on", "backoff"};
+inline constexpr std::array<std::string_view, 4> retries{"attempts", "on", "backoff", "budget"};
 inline constexpr std::array<std::string_view, 2> retry_backoff{"base", "max"};
 
 }  // namespace batchgate::config_keys

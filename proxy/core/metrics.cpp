@@ -21,7 +21,7 @@ constexpr std::array<std::string_view, limit_kind_count> limit_kind_names{
     "header_bytes",  "body_bytes",       "header_timeout", "read_timeout", "send_timeout",
     "smuggling",     "bad_request",      "client_connections", "batch_items", "batch_body_bytes",
     "queue_timeout", "in_flight",        "item_response_bytes", "batch_deadline",
-    "http2_goaway",  "http2_stream_reset", "tls_handshake", "in_flight_queue",
+    "http2_goaway",  "http2_stream_reset", "tls_handshake", "in_flight_queue", "retry_budget",
 };
 
 // Label value of each status class index; rendered in this order.

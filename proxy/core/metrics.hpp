@@ -44,9 +44,10 @@ enum class limit_kind {
     http2_stream_reset,  // an HTTP/2 request refused with RST_STREAM (header list too large, malformed)
     tls_handshake,       // a TLS handshake failed or did not finish within limits.header_timeout
     in_flight_queue,     // a batch item refused: backends.X.max_queue items already waited for max_in_flight
+    retry_budget,        // a retry not made: backends.X.retries.budget was spent
 };
-inline constexpr std::size_t limit_kind_count = 18;
-static_assert(limit_kind_count == static_cast<std::size_t>(limit_kind::in_flight_queue) + 1,
+inline constexpr std::size_t limit_kind_count = 19;
+static_assert(limit_kind_count == static_cast<std::size_t>(limit_kind::retry_budget) + 1,
               "limit_kind_count must follow the enum");
 
 // The label values used in the exposition ("passthrough", "header_bytes", ...).

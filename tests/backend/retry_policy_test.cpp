@@ -1,10 +1,13 @@
 // The retry policy case by case, without sockets: what one attempt came to,
 // and whether batchgate tries again, when, and whether it costs an attempt.
+#include "proxy/backend/retry_budget.hpp"
 #include "proxy/backend/retry_policy.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <memory>
+#include <vector>
 
 using namespace batchgate;
 using namespace std::chrono_literals;
@@ -202,6 +205,35 @@ BOOST_AUTO_TEST_CASE(retry_after_is_read_as_delta_seconds_only) {
     BOOST_TEST(!retry_after_seconds("Fri, 31 Dec 1999 23:59:59 GMT").has_value());
     BOOST_TEST(!retry_after_seconds("-1").has_value());
     BOOST_TEST(!retry_after_seconds("1.5").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(retry_budget_share)
+
+BOOST_AUTO_TEST_CASE(retries_in_flight_stay_within_the_share_and_at_least_three) {
+    retry_budget budget(20);
+    BOOST_TEST(budget.limit() == 3u);  // nothing in flight: the floor
+    std::vector<std::unique_ptr<retry_budget::request>> requests;
+    for (int i = 0; i < 30; ++i) requests.push_back(std::make_unique<retry_budget::request>(budget));
+    BOOST_TEST(budget.limit() == 6u);  // 20% of 30
+    int started = 0;
+    while (budget.try_start_retry()) ++started;
+    BOOST_TEST(started == 6);
+    budget.retry_ended();
+    BOOST_TEST(budget.try_start_retry());  // one came back, one may go
+    BOOST_TEST(!budget.try_start_retry());
+    requests.resize(5);                    // fewer requests: the floor of three holds
+    BOOST_TEST(budget.limit() == 3u);
+    for (int i = 0; i < 6; ++i) budget.retry_ended();
+    BOOST_TEST(budget.retries() == 0u);
+    {
+        budgeted_retry held;
+        BOOST_TEST(budget.try_start_retry());
+        held.hold(budget);
+        BOOST_TEST(budget.retries() == 1u);
+    }
+    BOOST_TEST(budget.retries() == 0u);  // given back when the retried attempt is over
 }
 
 BOOST_AUTO_TEST_SUITE_END()

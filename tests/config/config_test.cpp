@@ -414,6 +414,7 @@ BOOST_AUTO_TEST_CASE(example_config_loads) {
     BOOST_TEST(users.retries.on_status == backend_defaults.retries.on_status, boost::test_tools::per_element());
     BOOST_TEST(users.retries.backoff_base == backend_defaults.retries.backoff_base);
     BOOST_TEST(users.retries.backoff_max == backend_defaults.retries.backoff_max);
+    BOOST_TEST(users.retries.budget_percent == backend_defaults.retries.budget_percent);
 }
 
 // The example is where users learn the keys: every key the loader accepts is
@@ -1002,6 +1003,17 @@ backends:
     endpoints: [127.0.0.1:9001]
     retries: {backoff: {min: 2s}}
 )").find("backends.users.retries.backoff.min: unknown key 'min'") != std::string::npos);
+    for (const char* bad : {"0%", "120%", "20", "x%"}) {
+        BOOST_TEST_CONTEXT(bad) {
+            BOOST_TEST(error_of("listen:\n  - address: 127.0.0.1:0\nbackends:\n  users:\n    endpoints: [127.0.0.1:9001]\n"
+                                "    retries: {budget: " + std::string(bad) + "}\n")
+                           .find("bad retry budget '" + std::string(bad) + "'; use a share of requests in flight") !=
+                       std::string::npos);
+        }
+    }
+    BOOST_TEST(load("listen:\n  - address: 127.0.0.1:0\nbackends:\n  users:\n    endpoints: [127.0.0.1:9001]\n"
+                    "    retries: {budget: 50%}\n")
+                   .backends.at("users").retries.budget_percent == 50u);
     BOOST_TEST(error_of(R"(
 listen:
   - address: 127.0.0.1:0
