@@ -109,7 +109,6 @@ private:
     asio::any_io_executor executor_;
     backend_config cfg_;
     std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
-    std::shared_ptr<retry_budget> budget_;
     std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;
@@ -117,6 +116,7 @@ private:
     std::uint64_t connects_ = 0;
     bool closed_ = false;
     backend_metrics& metrics_;  // process-wide series for this backend name
+    std::shared_ptr<retry_budget> budget_;  // after metrics_: its own default counts metrics_.in_flight
 };
 
 // RFC 9113 §8.3.1 pseudo-headers, then `fields` (already built by

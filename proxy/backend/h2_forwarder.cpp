@@ -231,7 +231,7 @@ private:
         // after the backend could have acted on it.
         const bool replayable = is_idempotent(request_.method_text) && !request_.has_body;
         retry_progress progress;
-        const retry_budget::request counted_by_budget(pool_.budget());
+        scoped_gauge in_flight(metrics_.in_flight);  // also what retries.budget is a share of
         std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         started_ = clock_type::now();
         for (;;) {

@@ -127,7 +127,7 @@ private:
         // i.e. empty) can be sent again as it was.
         const bool replayable = is_idempotent(req_.method_text) && body_.done();
         retry_progress progress;
-        const retry_budget::request counted_by_budget(pool_->budget());
+        scoped_gauge in_flight(pool_->metrics().in_flight);  // also what retries.budget is a share of
         std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         const auto started = std::chrono::steady_clock::now();
         for (;;) {

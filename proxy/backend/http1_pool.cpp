@@ -72,9 +72,9 @@ http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, unsig
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
       tls_(tls || !cfg_.tls ? std::move(tls) : make_backend_tls_context(cfg_)),
-      budget_(budget ? std::move(budget) : std::make_shared<retry_budget>(cfg_.retries.budget_percent)),
       per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
-      metrics_(metrics_registry::global().backend(cfg_.name)) {
+      metrics_(metrics_registry::global().backend(cfg_.name)),
+      budget_(budget ? std::move(budget) : std::make_shared<retry_budget>(cfg_.retries.budget_percent, metrics_.in_flight)) {
     for (const auto& address : cfg_.endpoints) {
         endpoint_state ep;
         ep.address = address;

@@ -136,7 +136,6 @@ private:
     asio::any_io_executor executor_;
     backend_config cfg_;
     std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
-    std::shared_ptr<retry_budget> budget_;
     std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;
@@ -144,6 +143,7 @@ private:
     std::uint64_t connects_ = 0;
     std::uint64_t reuses_ = 0;
     backend_metrics& metrics_;  // process-wide series for this backend name
+    std::shared_ptr<retry_budget> budget_;  // after metrics_: its own default counts metrics_.in_flight
 };
 
 }  // namespace batchgate

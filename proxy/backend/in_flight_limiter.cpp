@@ -14,14 +14,16 @@ namespace asio = boost::asio;
 asio::awaitable<limiter_wait> in_flight_limiter::acquire(std::chrono::steady_clock::duration timeout,
                                                          cancel_scope* cancel) {
     if (cancel && cancel->cancelled()) co_return limiter_wait::cancelled;
-    auto me = std::make_shared<waiter>(co_await asio::this_coro::executor);  // no lock across a co_await
+    const auto executor = co_await asio::this_coro::executor;  // before the lock: never held across a co_await
+    std::shared_ptr<waiter> me;
     {
         std::lock_guard lock(mutex_);
         if (in_flight_ < limit_ && waiters_.empty()) {
             ++in_flight_;
-            co_return limiter_wait::granted;
+            co_return limiter_wait::granted;  // the common case: no allocation
         }
         if (waiters_.size() >= max_queue_) co_return limiter_wait::queue_full;
+        me = std::make_shared<waiter>(executor);
         waiters_.push_back(me);
     }
     me->timer.expires_after(timeout);

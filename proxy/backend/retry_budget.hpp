@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace batchgate {
 
@@ -14,24 +15,17 @@ class retry_budget {
 public:
     static constexpr std::size_t min_retries = 3;
 
-    explicit retry_budget(unsigned percent) : percent_(percent) {}
+    // `requests_in_flight`: the backend's requests under way, over all
+    // workers (backend_metrics::in_flight, which batch items and
+    // pass-through requests keep), so no second count is kept per request.
+    retry_budget(unsigned percent, const std::atomic<std::int64_t>& requests_in_flight)
+        : percent_(percent), requests_(requests_in_flight) {}
 
     // The retries allowed in flight now.
     std::size_t limit() const {
-        return std::max(min_retries, requests_.load(std::memory_order_relaxed) * percent_ / 100);
+        const auto requests = static_cast<std::size_t>(std::max<std::int64_t>(0, requests_.load(std::memory_order_relaxed)));
+        return std::max(min_retries, requests * percent_ / 100);
     }
-
-    // One request (batch item or pass-through) to the backend, for as long as it lives.
-    class request {
-    public:
-        explicit request(retry_budget& b) : b_(b) { b_.requests_.fetch_add(1, std::memory_order_relaxed); }
-        ~request() { b_.requests_.fetch_sub(1, std::memory_order_relaxed); }
-        request(const request&) = delete;
-        request& operator=(const request&) = delete;
-
-    private:
-        retry_budget& b_;
-    };
 
     // True when a retry may start now (give it back with retry_ended()
     // once the retried attempt is over); false: the budget is spent.
@@ -44,13 +38,12 @@ public:
     }
     void retry_ended() { retries_.fetch_sub(1, std::memory_order_relaxed); }
 
-    std::size_t requests() const { return requests_.load(std::memory_order_relaxed); }
     std::size_t retries() const { return retries_.load(std::memory_order_relaxed); }
     unsigned percent() const { return percent_; }
 
 private:
     const unsigned percent_;
-    std::atomic<std::size_t> requests_{0};
+    const std::atomic<std::int64_t>& requests_;
     std::atomic<std::size_t> retries_{0};
 };
 

@@ -19,12 +19,12 @@ constexpr retry_decision give_up{retry_verdict::give_up, {}, false};
 
 // Full jitter over an exponential ceiling: retry n (1 = the first) may wait
 // up to base × 2^(n−1), capped at max.
-steady::duration backoff(const retry_config& retries, unsigned retry, double jitter) {
+steady::duration backoff(const retry_config& retries, unsigned retry, double (*jitter)()) {
     auto ceiling = std::chrono::duration_cast<steady::duration>(retries.backoff_base);
     const auto cap = std::chrono::duration_cast<steady::duration>(retries.backoff_max);
     for (unsigned i = 1; i < retry && ceiling < cap; ++i) ceiling *= 2;
     ceiling = std::min(ceiling, cap);
-    return std::chrono::duration_cast<steady::duration>(ceiling * std::clamp(jitter, 0.0, 1.0));
+    return std::chrono::duration_cast<steady::duration>(ceiling * std::clamp(jitter(), 0.0, 1.0));
 }
 
 // A counted retry after `pause`, if it fits before the deadline.
@@ -80,7 +80,7 @@ retry_decision decide_retry(const attempt_report& report, const retry_request& r
 
 retry_decision retry_pass_through(attempt_event event, const retry_config& retries, bool replayable, bool body_held,
                                   retry_progress& progress) {
-    const retry_request asked{retries, replayable, body_held, steady::duration::max(), retry_jitter()};
+    const retry_request asked{retries, replayable, body_held, steady::duration::max()};
     return decide_retry(attempt_report{event, 0, std::nullopt}, asked, progress);
 }
 

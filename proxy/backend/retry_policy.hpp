@@ -13,6 +13,9 @@
 
 namespace batchgate {
 
+// Uniform in [0, 1), from a per-thread generator: the jitter of a retry's pause.
+double retry_jitter();
+
 // What one attempt came to.
 enum class attempt_event {
     answered,          // a final answer: retried only for a status in retries.on
@@ -42,7 +45,9 @@ struct retry_request {
     // replayed whatever the method, but only with their whole body).
     bool body_held = true;
     std::chrono::steady_clock::duration time_left{};  // until the item's (or request's) deadline
-    double jitter = 1.0;  // uniform in [0, 1): the share of the backoff ceiling to wait (retry_jitter())
+    // Uniform in [0, 1): the share of the backoff ceiling to wait. Called
+    // only when a counted retry is decided, so an answered item draws none.
+    double (*jitter)() = retry_jitter;
 };
 
 // Where the request is: `attempt` counts the tries that counted (1 = the
@@ -78,8 +83,7 @@ retry_decision decide_retry(const attempt_report& report, const retry_request& r
 retry_decision retry_pass_through(attempt_event event, const retry_config& retries, bool replayable, bool body_held,
                                   retry_progress& progress);
 
-// Uniform in [0, 1), from a per-thread generator: the jitter of a retry's pause.
-double retry_jitter();
+
 
 // A Retry-After value in delta-seconds; the HTTP-date form (and anything
 // else) counts as absent.

@@ -11,7 +11,8 @@ shared_backends make_shared_backends(const config& cfg) {
     shared_backends out;
     for (const auto& [name, backend] : cfg.backends) {
         out.limiters.emplace(name, std::make_shared<in_flight_limiter>(backend.max_in_flight, backend.max_queue));
-        out.budgets.emplace(name, std::make_shared<retry_budget>(backend.retries.budget_percent));
+        out.budgets.emplace(name, std::make_shared<retry_budget>(backend.retries.budget_percent,
+                                                                metrics_registry::global().backend(name).in_flight));
         if (backend.tls) {
             try {
                 out.tls.emplace(name, make_backend_tls_context(backend));

@@ -42,13 +42,16 @@ std::string ms(clock::duration d) {
 // What one attempt came to, in the retry policy's words. A stream the
 // HTTP/2 backend never processed is `refused`; an HTTP/1.1 keep-alive
 // connection that was closed under us before a byte of answer is `stale`.
-attempt_report report_of(const exchange_outcome& o, bool over_h2) {
+attempt_report report_of(const exchange_outcome& o, bool over_h2, const retry_config& retries) {
     attempt_report r;
     switch (o.error) {
     case exchange_error::none:
         r.event = attempt_event::answered;
         r.status = o.response.result_int();
-        r.retry_after = retry_after_seconds(o.response[http::field::retry_after]);
+        // Retry-After matters only for a status that is retried: no header
+        // lookup for the answers that simply stand.
+        if (std::find(retries.on_status.begin(), retries.on_status.end(), r.status) != retries.on_status.end())
+            r.retry_after = retry_after_seconds(o.response[http::field::retry_after]);
         break;
     case exchange_error::queue_timeout: r.event = attempt_event::queue_timeout; break;
     case exchange_error::connect_failed: r.event = attempt_event::connect_failed; break;
@@ -306,7 +309,6 @@ private:
         limiter_slot slot{limiter};
         scoped_gauge in_flight(metrics.in_flight);
         retry_budget& retries_budget = h2_pool ? h2_pool->budget() : h1_pool->budget();
-        const retry_budget::request counted_by_budget(retries_budget);
         budgeted_retry retrying;  // the retry in flight, if any, against the budget
 
         // A batch item's body is held whole, so an idempotent item can
@@ -328,9 +330,8 @@ private:
             record(metrics, o, clock::now() - sent_at);
             retrying.reset();
             if (o.error == exchange_error::cancelled) co_return cancelled(i);
-            const attempt_report report = report_of(o, h2_pool != nullptr);
-            const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now(),
-                                      retry_jitter()};
+            const attempt_report report = report_of(o, h2_pool != nullptr, backend.retries);
+            const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now()};
             const retry_progress before = progress;
             const retry_decision decision = decide_retry(report, asked, progress);
             if (decision.verdict == retry_verdict::deliver) co_return answered(i, std::move(o.response), route);

@@ -6,8 +6,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
-#include <memory>
-#include <vector>
+#include <atomic>
+#include <cstdint>
 
 using namespace batchgate;
 using namespace std::chrono_literals;
@@ -22,9 +22,14 @@ attempt_report answered(unsigned status, std::optional<std::chrono::seconds> ret
     return attempt_report{attempt_event::answered, status, retry_after};
 }
 
-// jitter 1.0: the pause is the backoff ceiling itself, so the tests can name it.
+// Injected jitter: with the whole ceiling the tests can name the pause.
+double whole() { return 1.0; }
+double none() { return 0.0; }
+double half() { return 0.5; }
+
 retry_decision decide(const attempt_report& r, const retry_config& c, bool replayable, retry_progress& p,
-                      std::chrono::steady_clock::duration left = 30s, bool body_held = true, double jitter = 1.0) {
+                      std::chrono::steady_clock::duration left = 30s, bool body_held = true,
+                      double (*jitter)() = whole) {
     return decide_retry(r, retry_request{c, replayable, body_held, left, jitter}, p);
 }
 
@@ -81,8 +86,8 @@ BOOST_AUTO_TEST_CASE(backoff_doubles_up_to_its_max_with_full_jitter) {
     }
     // Full jitter: anywhere from nothing up to the ceiling.
     retry_progress q;
-    BOOST_TEST((decide(event(attempt_event::reset), c, true, q, 30s, true, 0.0).pause == wait_of(0ms)));
-    BOOST_TEST((decide(event(attempt_event::reset), c, true, q, 30s, true, 0.5).pause == wait_of(100ms)));  // half of 200
+    BOOST_TEST((decide(event(attempt_event::reset), c, true, q, 30s, true, none).pause == wait_of(0ms)));
+    BOOST_TEST((decide(event(attempt_event::reset), c, true, q, 30s, true, half).pause == wait_of(100ms)));  // half of 200
     for (int i = 0; i < 1000; ++i) {
         const double j = retry_jitter();
         BOOST_TEST_REQUIRE((j >= 0.0 && j < 1.0));
@@ -212,10 +217,10 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(retry_budget_share)
 
 BOOST_AUTO_TEST_CASE(retries_in_flight_stay_within_the_share_and_at_least_three) {
-    retry_budget budget(20);
+    std::atomic<std::int64_t> requests{0};  // the backend's in-flight gauge
+    retry_budget budget(20, requests);
     BOOST_TEST(budget.limit() == 3u);  // nothing in flight: the floor
-    std::vector<std::unique_ptr<retry_budget::request>> requests;
-    for (int i = 0; i < 30; ++i) requests.push_back(std::make_unique<retry_budget::request>(budget));
+    requests = 30;
     BOOST_TEST(budget.limit() == 6u);  // 20% of 30
     int started = 0;
     while (budget.try_start_retry()) ++started;
@@ -223,7 +228,7 @@ BOOST_AUTO_TEST_CASE(retries_in_flight_stay_within_the_share_and_at_least_three)
     budget.retry_ended();
     BOOST_TEST(budget.try_start_retry());  // one came back, one may go
     BOOST_TEST(!budget.try_start_retry());
-    requests.resize(5);                    // fewer requests: the floor of three holds
+    requests = 5;  // fewer requests: the floor of three holds
     BOOST_TEST(budget.limit() == 3u);
     for (int i = 0; i < 6; ++i) budget.retry_ended();
     BOOST_TEST(budget.retries() == 0u);
