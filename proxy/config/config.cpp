@@ -476,6 +476,9 @@ private:
     void read_backends(const field& f, std::map<std::string, backend_config>& out) const;
     backend_config read_backend(const std::string& name, const field& f) const;
     void read_retries(const field& f, retry_config& retries) const;
+    void read_outlier(const field& f, outlier_config& outlier) const;
+    health_check_config read_health_check(const field& f) const;
+    unsigned percent(const field& f, unsigned min, std::string_view what, std::string_view share_of) const;
     void read_backend_tls(const map_reader& m, backend_config& b) const;
     backend_protocol protocol(const field& f) const;
     void read_routes(const field& f, const std::map<std::string, backend_config>& backends,
@@ -704,6 +707,8 @@ backend_config loader::read_backend(const std::string& name, const field& f) con
         b.h2_stream_window = static_cast<std::uint32_t>(bytes);
     }
     if (const auto v = m.get("retries")) read_retries(*v, b.retries);
+    if (const auto v = m.get("outlier")) read_outlier(*v, b.outlier);
+    if (const auto v = m.get("health_check")) b.health_check = read_health_check(*v);
     read_backend_tls(m, b);
     return b;
 }
@@ -754,13 +759,8 @@ void loader::read_retries(const field& f, retry_config& retries) const {
             fail(*b, "backoff base (" + std::to_string(retries.backoff_base.count()) + " ms) is longer than its max (" +
                          std::to_string(retries.backoff_max.count()) + " ms)");
     }
-    if (const auto v = m.get("budget")) {
-        const std::string s = text(*v);
-        const auto whole_percent = s.size() > 1 && s.back() == '%' ? parse_whole(s.substr(0, s.size() - 1)) : std::nullopt;
-        if (!whole_percent || *whole_percent < 1 || *whole_percent > 100)
-            fail(*v, "bad retry budget '" + s + "'; use a share of requests in flight from 1% to 100%, e.g. 20%");
-        retries.budget_percent = static_cast<unsigned>(*whole_percent);
-    }
+    if (const auto v = m.get("budget"))
+        retries.budget_percent = percent(*v, 1, "retry budget", "a share of requests in flight");
     const auto on = m.get("on");
     if (!on) return;
     // A list given replaces the default conditions; it does not add to them.
@@ -784,6 +784,42 @@ void loader::read_retries(const field& f, retry_config& retries) const {
                            "'; use connect-failure, reset, timeout or a status code from 400 to 599");
         }
     }
+}
+
+// "20%": a whole share from `min` to 100 percent.
+unsigned loader::percent(const field& f, unsigned min, std::string_view what, std::string_view share_of) const {
+    const std::string s = text(f);
+    const auto value = s.size() > 1 && s.back() == '%' ? parse_whole(s.substr(0, s.size() - 1)) : std::nullopt;
+    if (!value || *value < min || *value > 100)
+        fail(f, "bad " + std::string(what) + " '" + s + "'; use " + std::string(share_of) + " from " +
+                    std::to_string(min) + "% to 100%, e.g. 20%");
+    return static_cast<unsigned>(*value);
+}
+
+void loader::read_outlier(const field& f, outlier_config& outlier) const {
+    const map_reader m(*this, f, config_keys::outlier);
+    if (const auto v = m.get("consecutive_failures")) outlier.consecutive_failures = static_cast<unsigned>(whole(*v, 0, 1000));
+    if (const auto v = m.get("base_ejection")) outlier.base_ejection = timeout(*v);
+    if (const auto v = m.get("max_ejection")) outlier.max_ejection = timeout(*v);
+    if (const auto v = m.get("max_ejected"))
+        outlier.max_ejected_percent = percent(*v, 0, "max_ejected", "a share of the endpoints");
+    if (outlier.base_ejection > outlier.max_ejection)
+        fail(f, "base_ejection (" + std::to_string(outlier.base_ejection.count()) + " ms) is longer than max_ejection (" +
+                    std::to_string(outlier.max_ejection.count()) + " ms)");
+}
+
+health_check_config loader::read_health_check(const field& f) const {
+    const map_reader m(*this, f, config_keys::health_check);
+    health_check_config h;
+    if (const auto v = m.get("path")) h.path = url_path(*v, "path");
+    if (const auto v = m.get("interval")) h.interval = timeout(*v);
+    if (const auto v = m.get("timeout")) h.timeout = timeout(*v);
+    if (const auto v = m.get("unhealthy")) h.unhealthy = static_cast<unsigned>(whole(*v, 1, 100));
+    if (const auto v = m.get("healthy")) h.healthy = static_cast<unsigned>(whole(*v, 1, 100));
+    if (h.timeout > h.interval)
+        fail(f, "timeout (" + std::to_string(h.timeout.count()) + " ms) is longer than interval (" +
+                    std::to_string(h.interval.count()) + " ms)");
+    return h;
 }
 
 void loader::read_routes(const field& f, const std::map<std::string, backend_config>& backends,

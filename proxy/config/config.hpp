@@ -112,6 +112,27 @@ struct retry_config {
     unsigned budget_percent = 20;
 };
 
+// Passive health: an endpoint that keeps failing is taken out of rotation
+// for a while (Envoy's outlier detection). Keys under `outlier:`.
+struct outlier_config {
+    // Connect failures, resets, timeouts and 502/503/504 answers in a row
+    // that eject an endpoint; 0 turns ejection off.
+    unsigned consecutive_failures = 5;
+    duration base_ejection{10'000};   // ejected for base × times ejected so far ...
+    duration max_ejection{300'000};   // ... at most this long
+    unsigned max_ejected_percent = 50;  // share of endpoints out at once (always at least one)
+};
+
+// Active health: a GET to `path` on every endpoint every `interval`, made
+// once per process. Keys under `health_check:`; absent: no active checks.
+struct health_check_config {
+    std::string path = "/healthz";
+    duration interval{5'000};
+    duration timeout{1'000};
+    unsigned unhealthy = 3;  // failed checks in a row → out of rotation
+    unsigned healthy = 2;    // passed checks in a row → back in
+};
+
 // An endpoint's index in backend_config::endpoints; none: not chosen.
 inline constexpr std::size_t no_endpoint = static_cast<std::size_t>(-1);
 
@@ -135,6 +156,8 @@ struct backend_config {
     // client context itself is built by the backend layer (backend_tls.hpp).
     std::optional<backend_tls_config> tls;
     retry_config retries;
+    outlier_config outlier;
+    std::optional<health_check_config> health_check;
 };
 
 struct config {

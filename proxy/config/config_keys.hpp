@@ -28,11 +28,14 @@ inline constexpr std::array<std::string_view, 8> http2{
     "max_concurrent_streams", "max_header_list_size", "initial_window_size", "connection_window_size",
     "max_batch_items_in_flight", "reset_burst", "reset_rate", "settings_timeout"};
 inline constexpr std::array<std::string_view, 3> route{"prefix", "backend", "rewrite_prefix"};
-inline constexpr std::array<std::string_view, 14> backend{
+inline constexpr std::array<std::string_view, 16> backend{
     "endpoints", "protocol", "host", "max_connections", "max_in_flight", "max_queue", "queue_timeout", "connect_timeout",
-    "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window", "tls", "retries"};
+    "timeout", "idle_timeout", "max_header_bytes", "h2_stream_window", "tls", "retries", "outlier", "health_check"};
 inline constexpr std::array<std::string_view, 3> backend_tls{"ca", "verify", "sni"};
 inline constexpr std::array<std::string_view, 4> retries{"attempts", "on", "backoff", "budget"};
 inline constexpr std::array<std::string_view, 2> retry_backoff{"base", "max"};
+inline constexpr std::array<std::string_view, 4> outlier{"consecutive_failures", "base_ejection", "max_ejection",
+                                                         "max_ejected"};
+inline constexpr std::array<std::string_view, 5> health_check{"path", "interval", "timeout", "unhealthy", "healthy"};
 
 }  // namespace batchgate::config_keys

@@ -240,8 +240,12 @@ backend_metrics::backend_metrics() : latency(latency_buckets()) {}
 
 void backend_metrics::reset() {
     for (auto& r : responses) r.store(0, relaxed);
-    for (auto* c : {&retries, &timeouts, &connect_failures, &overloaded}) c->store(0, relaxed);
-    for (auto* g : {&open_connections, &idle_connections, &in_flight, &h2_streams}) g->store(0, relaxed);
+    for (auto* c : {&retries, &timeouts, &connect_failures, &overloaded, &ejections, &ejection_returns,
+                    &health_checks_passed, &health_checks_failed, &no_endpoint})
+        c->store(0, relaxed);
+    for (auto* g : {&open_connections, &idle_connections, &in_flight, &h2_streams, &ejected_endpoints,
+                    &unhealthy_endpoints})
+        g->store(0, relaxed);
     latency.reset();
 }
 
@@ -363,6 +367,27 @@ std::string metrics_registry::render() const {
     counter_family("batchgate_backend_overloaded_total",
                    "Requests refused because a backend's in-flight limit or connection queue was full.",
                    &backend_metrics::overloaded);
+
+    counter_family("batchgate_backend_ejections_total",
+                   "Endpoints of a backend taken out of rotation after consecutive failures (outlier.consecutive_failures).",
+                   &backend_metrics::ejections);
+    counter_family("batchgate_backend_ejection_returns_total",
+                   "Ejected endpoints of a backend back in rotation (ejection time over, or a passed health check).",
+                   &backend_metrics::ejection_returns);
+    p.family("batchgate_backend_health_checks_total", "counter", "Active health checks of a backend's endpoints, by result.");
+    for (const auto& [bl, b] : backends) {
+        p.sample("batchgate_backend_health_checks_total", bl + ",result=\"pass\"", b->health_checks_passed.load(relaxed));
+        p.sample("batchgate_backend_health_checks_total", bl + ",result=\"fail\"", b->health_checks_failed.load(relaxed));
+    }
+    counter_family("batchgate_backend_no_endpoint_total",
+                   "Requests answered 503 at once because every endpoint of a backend was ejected or unhealthy.",
+                   &backend_metrics::no_endpoint);
+    p.family("batchgate_backend_endpoints_out", "gauge",
+             "Endpoints of a backend out of rotation now: ejected (outlier) or unhealthy (health_check).");
+    for (const auto& [bl, b] : backends) {
+        p.gauge_sample("batchgate_backend_endpoints_out", bl + ",reason=\"ejected\"", b->ejected_endpoints.load(relaxed));
+        p.gauge_sample("batchgate_backend_endpoints_out", bl + ",reason=\"unhealthy\"", b->unhealthy_endpoints.load(relaxed));
+    }
 
     p.family("batchgate_backend_connections", "gauge",
              "Pooled connections to a backend, all workers together: open (idle ones included) and idle.");

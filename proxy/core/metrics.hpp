@@ -108,6 +108,11 @@ struct backend_metrics {  // one per backend name, stable address for the proces
     std::atomic<std::uint64_t> retries{0}, timeouts{0}, connect_failures{0}, overloaded{0};
     std::atomic<std::int64_t> open_connections{0}, idle_connections{0}, in_flight{0};  // gauges (add/sub)
     std::atomic<std::int64_t> h2_streams{0};  // gauge: HTTP/2 streams carrying an exchange now (h2c/h2 backends)
+    // Endpoint health (outlier ejection, active checks): events, and the
+    // endpoints out of rotation now.
+    std::atomic<std::uint64_t> ejections{0}, ejection_returns{0}, health_checks_passed{0}, health_checks_failed{0};
+    std::atomic<std::uint64_t> no_endpoint{0};  // requests answered 503 at once: every endpoint ejected or unhealthy
+    std::atomic<std::int64_t> ejected_endpoints{0}, unhealthy_endpoints{0};  // gauges
     histogram latency;  // seconds, per exchange with the backend
 
     // responses[status_class_index(status)] += 1 (status 0: no answer).

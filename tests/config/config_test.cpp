@@ -986,6 +986,64 @@ backends:
 )").starts_with("t.yaml:7:11: backends.users.tls.cert: unknown key 'cert'"));
 }
 
+BOOST_AUTO_TEST_CASE(outlier_and_health_check_defaults_and_values) {
+    const auto defaults = load("listen:\n  - address: 127.0.0.1:0\nbackends:\n  users:\n    endpoints: [127.0.0.1:9001]\n")
+                              .backends.at("users");
+    BOOST_TEST(defaults.outlier.consecutive_failures == 5u);
+    BOOST_TEST(defaults.outlier.base_ejection.count() == 10'000);
+    BOOST_TEST(defaults.outlier.max_ejection.count() == 300'000);
+    BOOST_TEST(defaults.outlier.max_ejected_percent == 50u);
+    BOOST_TEST(!defaults.health_check.has_value());
+
+    const auto set = load(R"(
+listen:
+  - address: 127.0.0.1:0
+backends:
+  users:
+    endpoints: [127.0.0.1:9001]
+    outlier: {consecutive_failures: 0, base_ejection: 1s, max_ejection: 2s, max_ejected: 100%}
+    health_check: {path: /ping, interval: 2s, timeout: 500ms, unhealthy: 1, healthy: 4}
+)")
+                         .backends.at("users");
+    BOOST_TEST(set.outlier.consecutive_failures == 0u);
+    BOOST_TEST(set.outlier.base_ejection.count() == 1'000);
+    BOOST_TEST(set.outlier.max_ejection.count() == 2'000);
+    BOOST_TEST(set.outlier.max_ejected_percent == 100u);
+    BOOST_REQUIRE(set.health_check.has_value());
+    BOOST_TEST(set.health_check->path == "/ping");
+    BOOST_TEST(set.health_check->interval.count() == 2'000);
+    BOOST_TEST(set.health_check->timeout.count() == 500);
+    BOOST_TEST(set.health_check->unhealthy == 1u);
+    BOOST_TEST(set.health_check->healthy == 4u);
+
+    // `health_check: {}` turns checks on with every default.
+    const auto on = load("listen:\n  - address: 127.0.0.1:0\nbackends:\n  users:\n    endpoints: [127.0.0.1:9001]\n"
+                         "    health_check: {}\n")
+                        .backends.at("users");
+    BOOST_REQUIRE(on.health_check.has_value());
+    BOOST_TEST(on.health_check->path == "/healthz");
+    BOOST_TEST(on.health_check->interval.count() == 5'000);
+    BOOST_TEST(on.health_check->unhealthy == 3u);
+    BOOST_TEST(on.health_check->healthy == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_outlier_and_health_check) {
+    const std::string head = "listen:\n  - address: 127.0.0.1:0\nbackends:\n  users:\n    endpoints: [127.0.0.1:9001]\n";
+    BOOST_TEST(error_of(head + "    outlier: {base_ejection: 1m, max_ejection: 10s}\n") ==
+               "t.yaml:6:14: backends.users.outlier: base_ejection (60000 ms) is longer than max_ejection (10000 ms)");
+    BOOST_TEST(error_of(head + "    outlier: {max_ejected: 150%}\n") ==
+               "t.yaml:6:28: backends.users.outlier.max_ejected: bad max_ejected '150%'; use a share of the endpoints "
+               "from 0% to 100%, e.g. 20%");
+    BOOST_TEST(error_of(head + "    outlier: {ejections: 3}\n").find("backends.users.outlier.ejections: unknown key") !=
+               std::string::npos);
+    BOOST_TEST(error_of(head + "    health_check: {path: healthz}\n") ==
+               "t.yaml:6:26: backends.users.health_check.path: path 'healthz' must start with '/'");
+    BOOST_TEST(error_of(head + "    health_check: {interval: 1s, timeout: 2s}\n") ==
+               "t.yaml:6:19: backends.users.health_check: timeout (2000 ms) is longer than interval (1000 ms)");
+    BOOST_TEST(error_of(head + "    health_check: {unhealthy: 0}\n") ==
+               "t.yaml:6:31: backends.users.health_check.unhealthy: must be between 1 and 100");
+}
+
 BOOST_AUTO_TEST_CASE(bad_retry_conditions) {
     BOOST_TEST(error_of(R"(
 listen:
