@@ -1,6 +1,7 @@
 #include "proxy/backend/endpoint_health.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace batchgate {
 
@@ -169,6 +170,44 @@ void endpoint_health::check_result(std::size_t endpoint, bool passed, const heal
         ep.healthy.store(false, relaxed);
         if (metrics_) metrics_->unhealthy_endpoints.fetch_add(1, relaxed);
     }
+}
+
+std::chrono::seconds no_endpoint_retry_after(const endpoint_health& health, const backend_config& backend,
+                                             endpoint_health::clock::time_point now) {
+    std::optional<endpoint_health::clock::duration> soonest;
+    for (std::size_t i = 0; i < health.size(); ++i) {
+        const auto v = health.view(i);
+        std::optional<endpoint_health::clock::duration> back;
+        if (v.ejected) back = v.ejected_until - now;
+        if (!v.healthy && backend.health_check) {
+            const auto checks = std::chrono::duration_cast<endpoint_health::clock::duration>(
+                backend.health_check->interval * backend.health_check->healthy);
+            back = std::max(back.value_or(checks), checks);
+        }
+        if (back && (!soonest || *back < *soonest)) soonest = back;
+    }
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(soonest.value_or(std::chrono::seconds(1)));
+    return std::max(seconds, std::chrono::seconds(1));
+}
+
+endpoint_choice::endpoint_choice(endpoint_health& health, std::size_t avoid, endpoint_health::clock::time_point now)
+    : health_(health), now_(now), any_in_(health.any_available(now)), avoid_(no_endpoint) {
+    if (avoid >= health.size() || !(any_in_ ? health.available(avoid, now) : true)) {
+        // Nothing to avoid, or the avoided one is out of rotation anyway
+        // (then preferred() skips it).
+        avoid_ = no_endpoint;
+        return;
+    }
+    for (std::size_t i = 0; i < health.size(); ++i)
+        if (i != avoid && (!any_in_ || health.available(i, now))) {
+            avoid_ = avoid;  // another endpoint can take the retry
+            return;
+        }
+}
+
+bool endpoint_choice::preferred(std::size_t endpoint) const {
+    if (endpoint == avoid_) return false;
+    return !any_in_ || health_.available(endpoint, now_);
 }
 
 endpoint_health::endpoint_view endpoint_health::view(std::size_t endpoint) const {

@@ -87,4 +87,31 @@ private:
     backend_metrics* metrics_;
 };
 
+// Retry-After for a request refused because no endpoint of the backend is
+// in rotation: until the first ejection ends, or, when only health checks
+// keep them out, the `healthy` checks it takes to come back; at least 1 s.
+std::chrono::seconds no_endpoint_retry_after(const endpoint_health& health, const backend_config& backend,
+                                             endpoint_health::clock::time_point now);
+
+// Where one new request may go, as the pools ask it: endpoints in rotation,
+// and not `avoid` (the one a retried request just failed on) while another
+// is in rotation. When none is in rotation every endpoint is allowed: the
+// callers answered "no healthy endpoint" just before asking, so that is a
+// race of microseconds, and a try beats a refusal then.
+class endpoint_choice {
+public:
+    endpoint_choice(endpoint_health& health, std::size_t avoid, endpoint_health::clock::time_point now);
+    // First choice: in rotation and not avoided.
+    bool preferred(std::size_t endpoint) const;
+    // Second choice (an idle connection or a session with room): the avoided
+    // endpoint, when it is in rotation.
+    bool last_resort(std::size_t endpoint) const { return endpoint == avoid_; }
+
+private:
+    endpoint_health& health_;
+    endpoint_health::clock::time_point now_;
+    bool any_in_;
+    std::size_t avoid_;  // no_endpoint when nothing is avoided
+};
+
 }  // namespace batchgate

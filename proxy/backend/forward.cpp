@@ -25,13 +25,26 @@ asio::awaitable<exchange_summary> forward_to_backend(const forward_request& requ
         summary.status = sent ? static_cast<unsigned>(refusal) : 0;
         co_return summary;
     }
-    // h2c/h2 backends have multiplexed session pools, the others keep-alive ones.
-    if (auto it = scope.routing->h2_pools.find(match.backend); it != scope.routing->h2_pools.end()) {
-        auto h2_pool = it->second;
-        co_return co_await forward_over_h2(request, match, *h2_pool, body, sink, scope);
+    const backend_handle& backend = scope.routing->backend(match.backend_index);
+    if (const auto now = std::chrono::steady_clock::now(); !backend.shared->health->any_available(now)) {
+        // Every endpoint ejected or failing its checks: at once, and with
+        // when to come back, rather than after a connect that cannot help.
+        auto& metrics = backend.shared->metrics;
+        metrics.no_endpoint.fetch_add(1, std::memory_order_relaxed);
+        metrics.overloaded.fetch_add(1, std::memory_order_relaxed);
+        metrics.response(0);
+        summary.backend = std::string(match.backend);
+        const auto wait = no_endpoint_retry_after(*backend.shared->health, *backend.cfg, now);
+        const bool sent = co_await sink.send_problem(http::status::service_unavailable,
+                                                     "backend " + backend.cfg->name + ": no healthy endpoint", {},
+                                                     static_cast<unsigned>(wait.count()));
+        summary.status = sent ? 503u : 0u;
+        co_return summary;
     }
-    auto pool = scope.routing->pools.at(match.backend);
-    co_return co_await forward_over_http1(request, match, *pool, body, sink, scope);
+    // h2c/h2 backends have multiplexed session pools, the others keep-alive
+    // ones; scope.routing keeps both alive until the exchange is over.
+    if (backend.h2) co_return co_await forward_over_h2(request, match, *backend.h2, body, sink, scope);
+    co_return co_await forward_over_http1(request, match, *backend.http1, body, sink, scope);
 }
 
 }  // namespace batchgate

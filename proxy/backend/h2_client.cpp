@@ -208,13 +208,13 @@ std::vector<h2_header> to_h2_request_headers(std::string_view method, std::strin
 }
 
 h2_pool::h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                                 std::shared_ptr<asio::ssl::context> tls, std::shared_ptr<retry_budget> budget)
+                       std::shared_ptr<backend_shared> shared)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
-      tls_(tls || !cfg_.tls ? std::move(tls) : make_backend_tls_context(cfg_)),
+      shared_(shared ? std::move(shared) : make_backend_shared(cfg_)),
+      tls_(shared_->tls.get()),
       per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
-      metrics_(metrics_registry::global().backend(cfg_.name)),
-      budget_(budget ? std::move(budget) : std::make_shared<retry_budget>(cfg_.retries.budget_percent, metrics_.in_flight)) {
+      metrics_(shared_->metrics) {
     for (const auto& address : cfg_.endpoints) {
         endpoint_state ep;
         ep.address = address;
@@ -253,13 +253,13 @@ std::size_t h2_pool::live_sessions(const endpoint_state& ep) const {
     }));
 }
 
-std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint, std::size_t avoid) {
+std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint, const endpoint_choice& choice) {
     const std::size_t n = endpoints_.size();
     // The avoided endpoint's sessions only on the second pass, as a last resort.
     for (const bool last_resort : {false, true}) {
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t idx = (next_endpoint_ + i) % n;
-            if ((idx == avoid) != last_resort) continue;
+            if (!(last_resort ? choice.last_resort(idx) : choice.preferred(idx))) continue;
             for (auto& s : endpoints_[idx].sessions) {
                 if (has_room(*s.connection)) {
                     next_endpoint_ = idx + 1;
@@ -272,11 +272,11 @@ std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint, std:
     return nullptr;
 }
 
-std::optional<std::size_t> h2_pool::endpoint_for_new_session(std::size_t avoid) {
+std::optional<std::size_t> h2_pool::endpoint_for_new_session(const endpoint_choice& choice) {
     const std::size_t n = endpoints_.size();
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t idx = (next_endpoint_ + i) % n;
-        if (idx == avoid) continue;
+        if (!choice.preferred(idx)) continue;
         const auto& ep = endpoints_[idx];
         if (!ep.connecting && live_sessions(ep) < per_endpoint_limit_) {
             next_endpoint_ = idx + 1;
@@ -289,13 +289,13 @@ std::optional<std::size_t> h2_pool::endpoint_for_new_session(std::size_t avoid) 
 asio::awaitable<h2_pool::slot> h2_pool::acquire(std::size_t avoid) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const auto queue_deadline = clock_type::now() + cfg_.queue_timeout;
-    if (endpoints_.size() < 2) avoid = no_endpoint;
     for (;;) {
         if (closed_) co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::operation_aborted};
         std::size_t endpoint = 0;
-        if (auto session = pick_session(endpoint, avoid))
+        const endpoint_choice choice(*shared_->health, avoid, clock_type::now());
+        if (auto session = pick_session(endpoint, choice))
             co_return slot{session, endpoints_[endpoint].authority, scheme(), {}, {}, endpoint};
-        if (auto idx = endpoint_for_new_session(avoid)) {
+        if (auto idx = endpoint_for_new_session(choice)) {
             slot got = co_await connect(*idx);
             got.endpoint = *idx;
             if (got.error != exchange_error::none || has_room(*got.session)) co_return got;

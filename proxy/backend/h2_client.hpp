@@ -16,7 +16,7 @@
 #include "proxy/backend/buffered_exchange.hpp"
 #include "proxy/backend/forwarding.hpp"
 #include "proxy/core/cancel_scope.hpp"
-#include "proxy/backend/retry_budget.hpp"
+#include "proxy/backend/backend_shared.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/metrics.hpp"
 #include "proxy/http2/h2_connection.hpp"
@@ -44,18 +44,18 @@ struct h2_pool_stats {
 class h2_pool : public std::enable_shared_from_this<h2_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
-    // `tls`: the backend's client context (https/h2), and `budget`: its
-    // retries.budget, both shared by every worker's pool; made here when not
-    // given (tests, one pool alone).
+    // `shared`: what every worker's pool of this backend shares (limiter,
+    // retry budget, endpoint health, TLS context); made here when not given
+    // (tests, one pool alone).
     h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                    std::shared_ptr<asio::ssl::context> tls = {},
-            std::shared_ptr<retry_budget> budget = {});
+               std::shared_ptr<backend_shared> shared = {});
     ~h2_pool();
     h2_pool(const h2_pool&) = delete;
     h2_pool& operator=(const h2_pool&) = delete;
 
     const backend_config& config() const { return cfg_; }
-    retry_budget& budget() const { return *budget_; }
+    retry_budget& budget() const { return *shared_->budget; }
+    endpoint_health& health() const { return *shared_->health; }
     backend_metrics& metrics() const { return metrics_; }
     h2_pool_stats stats() const;
     std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
@@ -97,8 +97,8 @@ private:
         bool woken = false;
     };
 
-    std::shared_ptr<h2_connection> pick_session(std::size_t& endpoint, std::size_t avoid);
-    std::optional<std::size_t> endpoint_for_new_session(std::size_t avoid);
+    std::shared_ptr<h2_connection> pick_session(std::size_t& endpoint, const endpoint_choice& choice);
+    std::optional<std::size_t> endpoint_for_new_session(const endpoint_choice& choice);
     std::size_t live_sessions(const endpoint_state& ep) const;
     asio::awaitable<slot> connect(std::size_t endpoint);
     asio::awaitable<bool> wait_for_change(std::chrono::steady_clock::time_point deadline);
@@ -108,7 +108,8 @@ private:
 
     asio::any_io_executor executor_;
     backend_config cfg_;
-    std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
+    std::shared_ptr<backend_shared> shared_;
+    asio::ssl::context* tls_;  // shared_->tls: set for https/h2
     std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;
@@ -116,7 +117,6 @@ private:
     std::uint64_t connects_ = 0;
     bool closed_ = false;
     backend_metrics& metrics_;  // process-wide series for this backend name
-    std::shared_ptr<retry_budget> budget_;  // after metrics_: its own default counts metrics_.in_flight
 };
 
 // RFC 9113 §8.3.1 pseudo-headers, then `fields` (already built by

@@ -184,7 +184,7 @@ public:
           scope_(scope),
           backend_(pool.config()),
           metrics_(pool.metrics()) {
-        summary_.backend = match.backend;
+        summary_.backend = std::string(match.backend);
         read_buffer_ = scope.relay_buffer;
         if (read_buffer_.empty()) {
             own_buffer_.resize(own_buffer_bytes);
@@ -236,7 +236,7 @@ private:
         started_ = clock_type::now();
         for (;;) {
             auto got = co_await pool_.acquire(avoid);
-            avoid = got.endpoint;
+            avoid = endpoint_ = got.endpoint;
             if (got.error != exchange_error::none) {
                 const attempt_event event = got.error == exchange_error::queue_timeout ? attempt_event::queue_timeout
                                             : got.error == exchange_error::connect_timeout
@@ -303,6 +303,7 @@ private:
     asio::awaitable<bool> should_retry(attempt_event event, bool replayable, retry_progress& progress,
                                        bool body_held = true) {
         retrying_.reset();  // the attempt a held retry made is over
+        note(event);
         const auto d = retry_pass_through(event, backend_.retries, replayable, body_held, progress);
         if (d.verdict != retry_verdict::retry) co_return false;
         if (d.counted) {
@@ -424,6 +425,7 @@ private:
             co_return result;
         }
         metrics_.response(relay.status);
+        note(attempt_event::answered, relay.status);
         metrics_.latency.observe(clock_type::now() - started_);
         co_await forward_response(*got.session, id, relay);
         result.kind = step::answered;
@@ -547,6 +549,13 @@ private:
     bool client_body_failed_ = false;
     clock_type::time_point started_;
     budgeted_retry retrying_;  // the retry in flight, if any, against retries.budget
+    std::size_t endpoint_ = no_endpoint;  // where the current attempt went
+
+    // What the attempt showed about its endpoint (outlier ejection).
+    void note(attempt_event event, unsigned status = 0) {
+        pool_.health().observe(endpoint_, attempt_report{event, status, {}}, pool_.config().outlier,
+                                std::chrono::steady_clock::now());
+    }
     cancel_scope client_watch_;  // cancelled by the sink when the client goes away
 };
 

@@ -97,7 +97,7 @@ public:
              request_body_source& body, response_sink& sink, request_scope& scope)
         : req_(request), match_(match), pool_(&pool), body_(body), sink_(sink), scope_(scope),
           limits_(scope.routing->cfg->limits) {
-        summary_.backend = match.backend;
+        summary_.backend = std::string(match.backend);
     }
 
     asio::awaitable<exchange_summary> run() {
@@ -132,7 +132,7 @@ private:
         const auto started = std::chrono::steady_clock::now();
         for (;;) {
             auto got = co_await pool_->acquire(avoid);
-            avoid = got.endpoint;
+            avoid = endpoint_ = got.endpoint;
             if (got.error != acquire_error::none) {
                 const attempt_event event = got.error == acquire_error::queue_timeout ? attempt_event::queue_timeout
                                             : got.error == acquire_error::connect_timeout
@@ -166,6 +166,7 @@ private:
                                                     req_.method == http::verb::head, backend);
             if (head.failure == head_failure::none) {
                 pool_->metrics().response(response_->get().result_int());
+                note(attempt_event::answered, response_->get().result_int());
                 pool_->metrics().latency.observe(std::chrono::steady_clock::now() - started);
                 retrying_.reset();
                 co_return std::nullopt;
@@ -193,6 +194,7 @@ private:
     // backoff) first and counts a counted retry.
     asio::awaitable<bool> should_retry(attempt_event event, bool replayable, retry_progress& progress) {
         retrying_.reset();  // the attempt a held retry made is over
+        note(event);
         const auto d = retry_pass_through(event, pool_->config().retries, replayable, true, progress);
         if (d.verdict != retry_verdict::retry) co_return false;
         if (d.counted) {
@@ -356,6 +358,13 @@ private:
     std::optional<http::response_parser<http::buffer_body>> response_;
     exchange_summary summary_;
     budgeted_retry retrying_;  // the retry in flight, if any, against retries.budget
+    std::size_t endpoint_ = no_endpoint;  // where the current attempt went
+
+    // What the attempt showed about its endpoint (outlier ejection).
+    void note(attempt_event event, unsigned status = 0) {
+        pool_->health().observe(endpoint_, attempt_report{event, status, {}}, pool_->config().outlier,
+                                std::chrono::steady_clock::now());
+    }
 };
 
 }  // namespace

@@ -68,13 +68,13 @@ void pooled_connection::release(bool reusable) {
 }
 
 http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                           std::shared_ptr<asio::ssl::context> tls, std::shared_ptr<retry_budget> budget)
+                       std::shared_ptr<backend_shared> shared)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
-      tls_(tls || !cfg_.tls ? std::move(tls) : make_backend_tls_context(cfg_)),
+      shared_(shared ? std::move(shared) : make_backend_shared(cfg_)),
+      tls_(shared_->tls.get()),
       per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
-      metrics_(metrics_registry::global().backend(cfg_.name)),
-      budget_(budget ? std::move(budget) : std::make_shared<retry_budget>(cfg_.retries.budget_percent, metrics_.in_flight)) {
+      metrics_(shared_->metrics) {
     for (const auto& address : cfg_.endpoints) {
         endpoint_state ep;
         ep.address = address;
@@ -115,12 +115,12 @@ acquire_result http1_pool::lend(std::size_t endpoint, byte_stream&& stream, bool
 asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const std::size_t n = endpoints_.size();
-    if (n < 2) avoid = no_endpoint;
     if (waiters_.empty()) {
+        const endpoint_choice choice(*shared_->health, avoid, std::chrono::steady_clock::now());
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t idx = (next_endpoint_ + i) % n;
             auto& ep = endpoints_[idx];
-            if (idx == avoid) continue;
+            if (!choice.preferred(idx)) continue;
             if (auto stream = take_idle(ep)) {
                 next_endpoint_ = idx + 1;
                 co_return lend(idx, std::move(*stream), true);
@@ -132,7 +132,7 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
             }
         }
         // An idle connection to the avoided endpoint still answered lately.
-        if (avoid != no_endpoint)
+        if (avoid < n && choice.last_resort(avoid))
             if (auto stream = take_idle(endpoints_[avoid])) co_return lend(avoid, std::move(*stream), true);
     }
 

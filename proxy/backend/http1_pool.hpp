@@ -7,7 +7,7 @@
 // peer close before reuse and dropped after `idle_timeout`.
 #pragma once
 
-#include "proxy/backend/retry_budget.hpp"
+#include "proxy/backend/backend_shared.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/byte_stream.hpp"
 #include "proxy/core/metrics.hpp"
@@ -82,12 +82,11 @@ struct pool_stats {
 class http1_pool : public std::enable_shared_from_this<http1_pool> {
 public:
     // `share` divides max_connections between workers (at least 1 each).
-    // `tls`: the backend's client context (https/h2), and `budget`: its
-    // retries.budget, both shared by every worker's pool; made here when not
-    // given (tests, one pool alone).
+    // `shared`: what every worker's pool of this backend shares (limiter,
+    // retry budget, endpoint health, TLS context); made here when not given
+    // (tests, one pool alone).
     http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                 std::shared_ptr<asio::ssl::context> tls = {},
-               std::shared_ptr<retry_budget> budget = {});
+               std::shared_ptr<backend_shared> shared = {});
     ~http1_pool();
     http1_pool(const http1_pool&) = delete;
     http1_pool& operator=(const http1_pool&) = delete;
@@ -98,7 +97,8 @@ public:
     asio::awaitable<acquire_result> acquire(std::size_t avoid = no_endpoint);
 
     const backend_config& config() const { return cfg_; }
-    retry_budget& budget() const { return *budget_; }
+    retry_budget& budget() const { return *shared_->budget; }
+    endpoint_health& health() const { return *shared_->health; }
     backend_metrics& metrics() const { return metrics_; }
     pool_stats stats() const;
     std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
@@ -135,7 +135,8 @@ private:
 
     asio::any_io_executor executor_;
     backend_config cfg_;
-    std::shared_ptr<asio::ssl::context> tls_;  // set for https/h2
+    std::shared_ptr<backend_shared> shared_;
+    asio::ssl::context* tls_;  // shared_->tls: set for https/h2
     std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;
@@ -143,7 +144,6 @@ private:
     std::uint64_t connects_ = 0;
     std::uint64_t reuses_ = 0;
     backend_metrics& metrics_;  // process-wide series for this backend name
-    std::shared_ptr<retry_budget> budget_;  // after metrics_: its own default counts metrics_.in_flight
 };
 
 }  // namespace batchgate

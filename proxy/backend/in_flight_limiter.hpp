@@ -4,6 +4,11 @@
 // timeout (queue_timeout → 503 B:overloaded) or as soon as its batch is
 // cancelled (client gone, deadline). Released slots go to the longest waiter
 // first, so a big batch cannot starve others that queued before it.
+//
+// A free slot is taken with one compare-and-swap; the mutex is taken only
+// by a caller that has to wait, and by release() and set_limits() while
+// someone waits, so items that find room never touch a lock shared by the
+// workers.
 #pragma once
 
 #include "proxy/config/config.hpp"
@@ -19,6 +24,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace batchgate {
 
@@ -32,17 +38,20 @@ enum class limiter_wait {
 class in_flight_limiter {
 public:
     explicit in_flight_limiter(std::size_t limit, std::size_t max_queue = SIZE_MAX)
-        : limit_(limit), max_queue_(max_queue) {}
+        : free_(static_cast<std::int64_t>(limit)), limit_(limit), max_queue_(max_queue) {}
 
     // `cancel`, when given, belongs to the caller's thread: its cancellation
     // ends the wait at once.
     boost::asio::awaitable<limiter_wait> acquire(std::chrono::steady_clock::duration timeout,
                                                  cancel_scope* cancel = nullptr);
     void release();
+    // A reload's new max_in_flight / max_queue. Slots already taken stay
+    // taken: after a lower limit, new callers wait until enough are back.
+    void set_limits(std::size_t limit, std::size_t max_queue);
 
     std::size_t in_flight() const;
-    std::size_t waiting() const;
-    std::size_t limit() const { return limit_; }
+    std::size_t waiting() const { return queued_.load(); }
+    std::size_t limit() const { return limit_.load(std::memory_order_relaxed); }
 
 private:
     struct waiter {
@@ -51,10 +60,19 @@ private:
         bool granted = false;             // guarded by mutex_
     };
 
-    const std::size_t limit_;
-    const std::size_t max_queue_;
-    mutable std::mutex mutex_;
-    std::size_t in_flight_ = 0;
+    bool try_take();
+    // Under mutex_: free slots to the longest waiters; returns those to wake.
+    std::vector<std::shared_ptr<waiter>> hand_over();
+    static void wake(std::vector<std::shared_ptr<waiter>>& granted);
+
+    // limit − slots taken; below 0 after set_limits lowered the limit.
+    // Sequentially consistent with queued_: a release that misses a new
+    // waiter's count is seen by that waiter's own try_take.
+    std::atomic<std::int64_t> free_;
+    std::atomic<std::size_t> limit_;
+    std::atomic<std::size_t> queued_{0};  // waiters_.size(), readable without the lock
+    std::mutex mutex_;                    // guards waiters_, max_queue_ and set_limits
+    std::size_t max_queue_;
     std::list<std::shared_ptr<waiter>> waiters_;
 };
 

@@ -1,6 +1,7 @@
 #include "proxy/backend/router.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace batchgate {
 
@@ -114,11 +115,13 @@ target_error normalize_target(std::string_view target, normalized_target& out) {
     return target_error::none;
 }
 
-router::router(const std::vector<route_config>& routes) {
+router::router(const std::vector<route_config>& routes, const std::map<std::string, backend_config>& backends) {
     entries_.reserve(routes.size());
     for (std::size_t i = 0; i < routes.size(); ++i) {
         const auto& r = routes[i];
-        entries_.push_back({r.prefix, r.backend, r.rewrite_prefix.has_value(),
+        const auto it = backends.find(r.backend);
+        const std::size_t index = it == backends.end() ? 0 : static_cast<std::size_t>(std::distance(backends.begin(), it));
+        entries_.push_back({r.prefix, r.backend, index, r.rewrite_prefix.has_value(),
                             r.rewrite_prefix.value_or(std::string{}), i});
     }
     std::stable_sort(entries_.begin(), entries_.end(),
@@ -158,6 +161,7 @@ bool router::match(const normalized_target& target, route_match& out) const {
         if (!prefix_matches(e.prefix, target.path)) continue;
         out.route_index = e.index;
         out.backend = e.backend;
+        out.backend_index = e.backend_index;
         out.target = e.rewrite ? join_rewrite(e.rewrite_prefix,
                                               std::string_view(target.path).substr(e.prefix.size()))
                                : target.path;

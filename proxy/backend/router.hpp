@@ -7,6 +7,7 @@
 
 #include "proxy/config/config.hpp"
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,13 +35,17 @@ target_error normalize_target(std::string_view target, normalized_target& out);
 
 struct route_match {
     std::size_t route_index = 0;
-    std::string backend;
+    std::string_view backend;       // its name (the router's copy)
+    std::size_t backend_index = 0;  // its position in the configuration's backends (routing_state::backend)
     std::string target;  // rewritten path + "?" + query, ready for the request line
 };
 
 class router {
 public:
-    explicit router(const std::vector<route_config>& routes);
+    // `backends`: the configuration's, whose order gives backend_index
+    // (absent: every index is 0).
+    explicit router(const std::vector<route_config>& routes,
+                    const std::map<std::string, backend_config>& backends = {});
 
     // nullptr-like: returns false when no route matches the (normalized) path.
     bool match(const normalized_target& target, route_match& out) const;
@@ -49,6 +54,7 @@ private:
     struct entry {
         std::string prefix;
         std::string backend;
+        std::size_t backend_index = 0;
         bool rewrite = false;
         std::string rewrite_prefix;
         std::size_t index = 0;

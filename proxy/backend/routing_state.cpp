@@ -1,55 +1,59 @@
 #include "proxy/backend/routing_state.hpp"
 
-#include "proxy/backend/backend_tls.hpp"
 #include "proxy/backend/h2_client.hpp"
-
-#include <stdexcept>
+#include "proxy/backend/http1_pool.hpp"
 
 namespace batchgate {
 
-shared_backends make_shared_backends(const config& cfg) {
+shared_backends make_shared_backends(const config& cfg, const config* previous_cfg, const shared_backends* previous) {
     shared_backends out;
     for (const auto& [name, backend] : cfg.backends) {
-        out.limiters.emplace(name, std::make_shared<in_flight_limiter>(backend.max_in_flight, backend.max_queue));
-        out.budgets.emplace(name, std::make_shared<retry_budget>(backend.retries.budget_percent,
-                                                                metrics_registry::global().backend(name).in_flight));
-        if (backend.tls) {
-            try {
-                out.tls.emplace(name, make_backend_tls_context(backend));
-            } catch (const std::exception& e) {
-                throw std::runtime_error("backends." + name + ".tls: " + e.what());
+        const backend_shared* before = nullptr;
+        const backend_config* before_cfg = nullptr;
+        if (previous && previous_cfg) {
+            const auto it = previous->find(name);
+            const auto cit = previous_cfg->backends.find(name);
+            if (it != previous->end() && cit != previous_cfg->backends.end()) {
+                before = it->second.get();
+                before_cfg = &cit->second;
             }
         }
+        out.emplace(name, make_backend_shared(backend, before, before_cfg));
     }
     return out;
 }
 
 routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers,
                              const shared_backends& shared)
-    : cfg(std::move(c)), router(cfg->routes), limiters(shared.limiters) {
+    : cfg(std::move(c)), router(cfg->routes, cfg->backends), shared_(shared) {
+    backends.reserve(cfg->backends.size());
     for (const auto& [name, backend] : cfg->backends) {
-        const auto tls = shared.tls.find(name);
-        auto context = tls == shared.tls.end() ? nullptr : tls->second;
-        auto budget = shared.budgets.at(name);
+        backend_handle handle;
+        handle.cfg = &backend;
+        auto common = shared_.at(name);
+        handle.shared = common.get();
         switch (backend.protocol) {
         case backend_protocol::http1:
         case backend_protocol::https:
-            pools.emplace(name, std::make_shared<http1_pool>(executor, backend, workers, std::move(context), std::move(budget)));
+            http1_pools_.push_back(std::make_shared<http1_pool>(executor, backend, workers, std::move(common)));
+            handle.http1 = http1_pools_.back().get();
             break;
         case backend_protocol::h2c:
         case backend_protocol::h2:
-            h2_pools.emplace(name, std::make_shared<h2_pool>(executor, backend, workers, std::move(context), std::move(budget)));
+            h2_pools_.push_back(std::make_shared<h2_pool>(executor, backend, workers, std::move(common)));
+            handle.h2 = h2_pools_.back().get();
             break;
         }
+        backends.push_back(handle);
     }
 }
 
-// Out of line: h2_pool is only forward-declared in the header.
+// Out of line: the pools are only forward-declared in the header.
 routing_state::~routing_state() = default;
 
 void routing_state::close_pools() {
-    for (auto& [name, pool] : pools) pool->close_idle();
-    for (auto& [name, pool] : h2_pools) pool->close();
+    for (auto& pool : http1_pools_) pool->close_idle();
+    for (auto& pool : h2_pools_) pool->close();
 }
 
 }  // namespace batchgate

@@ -12,6 +12,8 @@
 
 namespace batchgate {
 
+namespace beast = boost::beast;
+
 namespace {
 
 

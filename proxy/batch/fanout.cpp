@@ -266,15 +266,13 @@ private:
         request.has_body = item.has_body;
 
         // Exactly one of the two: the backend's protocol chose its pool.
-        http1_pool* h1_pool = nullptr;
-        h2_pool* h2_pool = nullptr;
-        if (auto it = in_.routing.h2_pools.find(match.backend); it != in_.routing.h2_pools.end())
-            h2_pool = it->second.get();
-        else
-            h1_pool = in_.routing.pools.at(match.backend).get();
-        backend_metrics& metrics = h2_pool ? h2_pool->metrics() : h1_pool->metrics();
-        const backend_config& backend = h2_pool ? h2_pool->config() : h1_pool->config();
-        auto& limiter = *in_.routing.limiters.at(match.backend);
+        const backend_handle& handle = in_.routing.backend(match.backend_index);
+        http1_pool* h1_pool = handle.http1;
+        h2_pool* h2_pool = handle.h2;
+        backend_metrics& metrics = handle.shared->metrics;
+        const backend_config& backend = *handle.cfg;
+        auto& limiter = *handle.shared->limiter;
+        endpoint_health& health = *handle.shared->health;
         const std::string who = "backend " + backend.name + ": ";
 
         // The client connection's budget first (HTTP/2: many batches share
@@ -286,6 +284,15 @@ private:
             const auto got = co_await in_.connection_items->acquire(until_deadline, &scope_);
             if (got != limiter_wait::granted) co_return cancelled(i);
             connection_slot.emplace(*in_.connection_items);
+        }
+
+        // Every endpoint ejected or failing its checks: say so now rather
+        // than wait in the queue for a connect that cannot help.
+        if (!health.any_available(clock::now())) {
+            metrics.no_endpoint.fetch_add(1, std::memory_order_relaxed);
+            metrics.overloaded.fetch_add(1, std::memory_order_relaxed);
+            metrics.response(0);
+            co_return failure(i, 503, item_condition::overloaded, who + "no healthy endpoint");
         }
 
         auto wait = std::min<clock::duration>(backend.queue_timeout, in_.deadline - clock::now());
@@ -308,7 +315,7 @@ private:
         }
         limiter_slot slot{limiter};
         scoped_gauge in_flight(metrics.in_flight);
-        retry_budget& retries_budget = h2_pool ? h2_pool->budget() : h1_pool->budget();
+        retry_budget& retries_budget = *handle.shared->budget;
         budgeted_retry retrying;  // the retry in flight, if any, against the budget
 
         // A batch item's body is held whole, so an idempotent item can
@@ -331,6 +338,9 @@ private:
             retrying.reset();
             if (o.error == exchange_error::cancelled) co_return cancelled(i);
             const attempt_report report = report_of(o, h2_pool != nullptr, backend.retries);
+            // A timeout that is the batch deadline's says nothing about the endpoint.
+            if (!(report.event == attempt_event::timeout && clock::now() >= in_.deadline))
+                health.observe(o.endpoint, report, backend.outlier, clock::now());
             const retry_request asked{backend.retries, is_idempotent(request.method), true, in_.deadline - clock::now()};
             const retry_progress before = progress;
             const retry_decision decision = decide_retry(report, asked, progress);

@@ -95,8 +95,10 @@ public:
     // reset) for as long as the returned token is kept.
     virtual std::shared_ptr<void> watch_client(cancel_scope& scope) = 0;
 
-    // A problem+json answer instead of a backend's (nothing sent yet).
-    asio::awaitable<bool> send_problem(http::status status, std::string_view detail, problem_position where = {});
+    // A problem+json answer instead of a backend's (nothing sent yet), with
+    // `Retry-After: retry_after_seconds` when that is not 0.
+    asio::awaitable<bool> send_problem(http::status status, std::string_view detail, problem_position where = {},
+                                       unsigned retry_after_seconds = 0);
 };
 
 }  // namespace batchgate

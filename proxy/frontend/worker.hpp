@@ -14,6 +14,8 @@
 
 namespace batchgate {
 
+namespace beast = boost::beast;
+
 struct session_handle {
     beast::tcp_stream* stream = nullptr;
     bool idle = false;  // waiting for the next request: safe to cut on drain

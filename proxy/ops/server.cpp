@@ -87,9 +87,9 @@ server::server(config c) : cfg_(std::make_shared<const config>(std::move(c))) {
         workers_.push_back(std::make_unique<worker>());
         keep_running_.push_back(asio::make_work_guard(workers_.back()->context));
     }
-    const auto shared = make_shared_backends(*cfg_);
+    shared_ = make_shared_backends(*cfg_);
     for (auto& w : workers_)
-        w->routing = std::make_shared<routing_state>(cfg_, w->context.get_executor(), n, shared);
+        w->routing = std::make_shared<routing_state>(cfg_, w->context.get_executor(), n, shared_);
     for (const auto& listener : cfg_->listen) {
         try {
             auto acceptor = std::make_unique<tcp::acceptor>(workers_.front()->context);
@@ -139,6 +139,8 @@ std::vector<tcp::endpoint> server::local_endpoints() const {
 }
 
 void server::start() {
+    health_checks_ = std::make_unique<health_checker>();
+    health_checks_->check(cfg_, shared_);
     for (std::size_t i = 0; i < acceptors_.size(); ++i)
         asio::co_spawn(workers_.front()->context, accept_loop(*acceptors_[i], tls_[i], workers_, connections_),
                        report_exception);
@@ -155,6 +157,7 @@ void server::start() {
 
 void server::drain() {
     if (draining_.exchange(true)) return;
+    if (health_checks_) health_checks_->stop();
     asio::post(workers_.front()->context, [this] {
         if (admin_) asio::co_spawn(workers_.front()->context, stop_admin_when_idle(), report_exception);
         for (auto& a : acceptors_) {
@@ -188,7 +191,8 @@ bool server::wait(duration timeout) {
 void server::reload(config next) {
     auto cfg = std::make_shared<const config>(std::move(next));
     const unsigned n = worker_count();
-    const auto shared = make_shared_backends(*cfg);  // may throw: the reload is refused, nothing replaced
+    // May throw: the reload is refused, nothing replaced.
+    auto shared = make_shared_backends(*cfg, cfg_.get(), &shared_);
     for (auto& w : workers_) {
         auto state = std::make_shared<routing_state>(cfg, w->context.get_executor(), n, shared);
         asio::post(w->context, [w = w.get(), state] {
@@ -198,6 +202,8 @@ void server::reload(config next) {
     }
     set_access_log_enabled(cfg->access_log);
     cfg_ = cfg;
+    if (health_checks_ && !draining_.load()) health_checks_->check(cfg, shared);
+    shared_ = std::move(shared);
 }
 
 }  // namespace batchgate

@@ -2,6 +2,7 @@
 // reload. Start-up may throw (bind failures); nothing after start() does.
 #pragma once
 
+#include "proxy/backend/health_checker.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/frontend/worker.hpp"
 #include "proxy/ops/admin.hpp"
@@ -61,6 +62,10 @@ private:
     std::vector<std::shared_ptr<asio::ssl::context>> tls_;  // per listener; null: cleartext
     std::vector<std::thread> threads_;
     std::shared_ptr<const config> cfg_;
+    // The current generation's per-backend shared state; a reload hands it
+    // to the next so unchanged backends keep limiter and endpoint health.
+    shared_backends shared_;
+    std::unique_ptr<health_checker> health_checks_;  // made by start(): one for the process
     std::shared_ptr<connection_count> connections_ = std::make_shared<connection_count>();
     std::unique_ptr<admin_server> admin_;
     std::atomic<bool> draining_{false};  // /readyz answers 503 from the first drain signal on
