@@ -10,7 +10,7 @@ namespace batchgate {
 std::shared_ptr<backend_shared> make_backend_shared(const backend_config& cfg, const backend_shared* previous,
                                                     const backend_config* previous_cfg) {
     auto& metrics = metrics_registry::global().backend(cfg.name);
-    auto out = std::make_shared<backend_shared>(backend_shared{metrics, {}, {}, {}, {}});
+    auto out = std::make_shared<backend_shared>(backend_shared{metrics, {}, {}, {}, {}, {}});
     // Same endpoints in the same order: endpoint i is the same place, so its
     // ejection and check state still say something true about it.
     const bool same_endpoints = previous && previous_cfg && previous_cfg->endpoints.size() == cfg.endpoints.size() &&
@@ -21,9 +21,12 @@ std::shared_ptr<backend_shared> make_backend_shared(const backend_config& cfg, c
     if (same_endpoints) {
         out->limiter = previous->limiter;
         out->limiter->set_limits(cfg.max_in_flight, cfg.max_queue);
+        out->slots = previous->slots;
+        out->slots->set_limit(cfg.max_connections);
         out->health = previous->health;
     } else {
         out->limiter = std::make_shared<in_flight_limiter>(cfg.max_in_flight, cfg.max_queue);
+        out->slots = std::make_shared<connection_slots>(cfg.endpoints.size(), cfg.max_connections);
         out->health = std::make_shared<endpoint_health>(cfg.endpoints.size(), &metrics);
     }
     out->budget = std::make_shared<retry_budget>(cfg.retries.budget_percent, metrics.in_flight);

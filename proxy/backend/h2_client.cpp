@@ -207,13 +207,11 @@ std::vector<h2_header> to_h2_request_headers(std::string_view method, std::strin
     return out;
 }
 
-h2_pool::h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                       std::shared_ptr<backend_shared> shared)
+h2_pool::h2_pool(asio::any_io_executor executor, backend_config cfg, std::shared_ptr<backend_shared> shared)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
       shared_(shared ? std::move(shared) : make_backend_shared(cfg_)),
       tls_(shared_->tls.get()),
-      per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
       metrics_(shared_->metrics) {
     for (const auto& address : cfg_.endpoints) {
         endpoint_state ep;
@@ -225,12 +223,14 @@ h2_pool::h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned sh
 
 h2_pool::~h2_pool() {
     // Sessions outlive us while their streams finish, but can no longer
-    // report back (their on_change holds a dead weak_ptr): settle the gauges now.
-    for (auto& ep : endpoints_) {
-        for (auto& s : ep.sessions) {
+    // report back (their on_change holds a dead weak_ptr): settle the gauges
+    // and the slots now.
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+        for (auto& s : endpoints_[i].sessions) {
             s.connection->shutdown_gracefully();
             metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
             if (s.counted_idle) metrics_.idle_connections.fetch_sub(1, std::memory_order_relaxed);
+            shared_->slots->give(i);
         }
     }
 }
@@ -245,12 +245,24 @@ h2_connection_options h2_pool::session_options() const {
     return o;
 }
 
-std::size_t h2_pool::live_sessions(const endpoint_state& ep) const {
-    // Sessions told to go away finish their streams on the side and do not
-    // block a replacement.
-    return static_cast<std::size_t>(std::count_if(ep.sessions.begin(), ep.sessions.end(), [](const session_entry& s) {
-        return !s.connection->closed() && (s.connection->accepts_new_streams() || !s.connection->ready());
-    }));
+bool h2_pool::take_slot(std::size_t endpoint) {
+    if (!shared_->slots->try_take(endpoint)) return false;
+    if (!joined_slots_) {
+        shared_->slots->join(weak_from_this(), executor_);
+        joined_slots_ = true;
+    }
+    return true;
+}
+
+void h2_pool::shed_idle() {
+    if (!waiters_.empty()) return;  // ours are needed here
+    const auto& slots = *shared_->slots;
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+        if (slots.open(i) < slots.limit()) continue;
+        for (auto& s : endpoints_[i].sessions)
+            if (s.connection->ready() && !s.connection->closed() && s.connection->open_streams() == 0)
+                s.connection->shutdown_gracefully();  // closes now: no streams to finish
+    }
 }
 
 std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint, const endpoint_choice& choice) {
@@ -272,16 +284,17 @@ std::shared_ptr<h2_connection> h2_pool::pick_session(std::size_t& endpoint, cons
     return nullptr;
 }
 
-std::optional<std::size_t> h2_pool::endpoint_for_new_session(const endpoint_choice& choice) {
+std::optional<std::size_t> h2_pool::endpoint_for_new_session(const endpoint_choice& choice, bool& full) {
     const std::size_t n = endpoints_.size();
+    full = false;
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t idx = (next_endpoint_ + i) % n;
-        if (!choice.preferred(idx)) continue;
-        const auto& ep = endpoints_[idx];
-        if (!ep.connecting && live_sessions(ep) < per_endpoint_limit_) {
+        if (!choice.preferred(idx) || endpoints_[idx].connecting) continue;
+        if (take_slot(idx)) {
             next_endpoint_ = idx + 1;
             return idx;
         }
+        full = true;
     }
     return std::nullopt;
 }
@@ -295,7 +308,15 @@ asio::awaitable<h2_pool::slot> h2_pool::acquire(std::size_t avoid) {
         const endpoint_choice choice(*shared_->health, avoid, clock_type::now());
         if (auto session = pick_session(endpoint, choice))
             co_return slot{session, endpoints_[endpoint].authority, scheme(), {}, {}, endpoint};
-        if (auto idx = endpoint_for_new_session(choice)) {
+        bool full = false;
+        auto idx = endpoint_for_new_session(choice, full);
+        if (!idx && full) {
+            // Every slot is taken, maybe by other workers: be told when one
+            // is given back, and look once more (one given back just now).
+            shared_->slots->wait(weak_from_this(), executor_);
+            idx = endpoint_for_new_session(choice, full);
+        }
+        if (idx) {
             slot got = co_await connect(*idx);
             got.endpoint = *idx;
             if (got.error != exchange_error::none || has_room(*got.session)) co_return got;
@@ -334,6 +355,7 @@ asio::awaitable<h2_pool::slot> h2_pool::connect(std::size_t idx) {
     }
     if (ec) {
         ep.connecting = false;
+        shared_->slots->give(idx);
         metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
         wake_waiters();  // someone else may try (or time out)
         const auto kind = ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
@@ -348,6 +370,7 @@ asio::awaitable<h2_pool::slot> h2_pool::connect(std::size_t idx) {
         auto tls = co_await backend_tls_handshake(stream, *tls_, cfg_, ep.address, deadline);
         if (tls.ec) {
             ep.connecting = false;
+            shared_->slots->give(idx);
             metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
             wake_waiters();
             const auto kind =
@@ -369,7 +392,11 @@ asio::awaitable<h2_pool::slot> h2_pool::connect(std::size_t idx) {
     ++connects_;
     metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
     if (session->start()) {
+        // Never ran: take it out here (no on_change will tell us).
         endpoints_[idx].connecting = false;
+        endpoints_[idx].sessions.pop_back();
+        metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        shared_->slots->give(idx);
         wake_waiters();
         co_return slot{nullptr, {}, {}, exchange_error::connect_failed, make_error_code(boost::system::errc::not_enough_memory)};
     }
@@ -422,6 +449,9 @@ void h2_pool::session_changed(std::size_t idx, h2_connection* which) {
     if (which->closed()) {
         metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
         sessions.erase(it);  // the session's own coroutines keep it alive until they end
+        shared_->slots->give(idx);
+    } else if (idle && waiters_.empty() && shared_->slots->someone_waits()) {
+        which->shutdown_gracefully();  // another worker waits for this slot
     }
     wake_waiters();
 }

@@ -4,12 +4,12 @@
 // exchange of a batch item over them: N items become N streams multiplexed
 // on one or a few connections.
 //
-// Sessions: at most the worker's share of `max_connections` per endpoint,
-// endpoints round-robin. A new stream goes to a ready session with room
+// Sessions: at most `max_connections` per endpoint over all workers
+// (connection_slots: a session holds its slot from connect until its
+// connection is closed, draining included), endpoints round-robin. A new stream goes to a ready session with room
 // under the backend's SETTINGS_MAX_CONCURRENT_STREAMS, else to a new session
 // if allowed, else waits up to `queue_timeout`. A session that received
-// GOAWAY takes no new streams, does not count against the limit, and closes
-// when its streams are done; one unused for `idle_timeout` says GOAWAY and
+// GOAWAY takes no new streams and closes when its streams are done; one unused for `idle_timeout` says GOAWAY and
 // closes.
 #pragma once
 
@@ -41,15 +41,13 @@ struct h2_pool_stats {
     std::uint64_t connects = 0;
 };
 
-class h2_pool : public std::enable_shared_from_this<h2_pool> {
+class h2_pool : public std::enable_shared_from_this<h2_pool>, public slot_holder {
 public:
-    // `share` divides max_connections between workers (at least 1 each).
     // `shared`: what every worker's pool of this backend shares (limiter,
-    // retry budget, endpoint health, TLS context); made here when not given
-    // (tests, one pool alone).
-    h2_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-               std::shared_ptr<backend_shared> shared = {});
-    ~h2_pool();
+    // connection slots, retry budget, endpoint health, TLS context); made
+    // here when not given (tests, one pool alone).
+    h2_pool(asio::any_io_executor executor, backend_config cfg, std::shared_ptr<backend_shared> shared = {});
+    ~h2_pool() override;
     h2_pool(const h2_pool&) = delete;
     h2_pool& operator=(const h2_pool&) = delete;
 
@@ -58,7 +56,11 @@ public:
     endpoint_health& health() const { return *shared_->health; }
     backend_metrics& metrics() const { return metrics_; }
     h2_pool_stats stats() const;
-    std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
+    std::size_t per_endpoint_limit() const { return shared_->slots->limit(); }
+
+    // slot_holder: called on this pool's executor by connection_slots.
+    void slot_freed() override { wake_waiters(); }
+    void shed_idle() override;
 
     // GOAWAY to every session (shutdown / reload): idle ones close at once,
     // busy ones when their streams end; waiters and later callers fail.
@@ -98,8 +100,10 @@ private:
     };
 
     std::shared_ptr<h2_connection> pick_session(std::size_t& endpoint, const endpoint_choice& choice);
-    std::optional<std::size_t> endpoint_for_new_session(const endpoint_choice& choice);
-    std::size_t live_sessions(const endpoint_state& ep) const;
+    // An endpoint to open a session to, its slot taken; `full`: one was
+    // left out only because its slots are all taken.
+    std::optional<std::size_t> endpoint_for_new_session(const endpoint_choice& choice, bool& full);
+    bool take_slot(std::size_t endpoint);
     asio::awaitable<slot> connect(std::size_t endpoint);
     asio::awaitable<bool> wait_for_change(std::chrono::steady_clock::time_point deadline);
     void session_changed(std::size_t endpoint, h2_connection* which);
@@ -110,12 +114,12 @@ private:
     backend_config cfg_;
     std::shared_ptr<backend_shared> shared_;
     asio::ssl::context* tls_;  // shared_->tls: set for https/h2
-    std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;
     std::size_t next_endpoint_ = 0;
     std::uint64_t connects_ = 0;
     bool closed_ = false;
+    bool joined_slots_ = false;  // known to connection_slots as a pool that may shed
     backend_metrics& metrics_;  // process-wide series for this backend name
 };
 

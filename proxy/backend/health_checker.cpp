@@ -43,9 +43,9 @@ struct endpoint_check {
         : backend(&b), endpoint(ep), health(&h), timer(ex) {
         auto one = checked_copy(b, ep);
         if (b.protocol == backend_protocol::h2c || b.protocol == backend_protocol::h2)
-            h2 = std::make_shared<h2_pool>(ex, std::move(one), 1);
+            h2 = std::make_shared<h2_pool>(ex, std::move(one));
         else
-            http1 = std::make_shared<http1_pool>(ex, std::move(one), 1);
+            http1 = std::make_shared<http1_pool>(ex, std::move(one));
     }
     const backend_config* backend;
     std::size_t endpoint;

@@ -67,13 +67,11 @@ void pooled_connection::release(bool reusable) {
     stream_.reset();
 }
 
-http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-                       std::shared_ptr<backend_shared> shared)
+http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, std::shared_ptr<backend_shared> shared)
     : executor_(std::move(executor)),
       cfg_(std::move(cfg)),
       shared_(shared ? std::move(shared) : make_backend_shared(cfg_)),
       tls_(shared_->tls.get()),
-      per_endpoint_limit_(std::max<std::size_t>(1, cfg_.max_connections / std::max(1u, share))),
       metrics_(shared_->metrics) {
     for (const auto& address : cfg_.endpoints) {
         endpoint_state ep;
@@ -95,9 +93,65 @@ std::optional<byte_stream> http1_pool::take_idle(endpoint_state& ep) {
             return std::move(candidate.stream);
         close_stream(candidate.stream);
         metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-        --ep.open;
+        release_slot(static_cast<std::size_t>(&ep - endpoints_.data()));
     }
     return std::nullopt;
+}
+
+bool http1_pool::take_slot(std::size_t endpoint) {
+    if (!shared_->slots->try_take(endpoint)) return false;
+    ++endpoints_[endpoint].open;
+    if (!joined_slots_) {
+        shared_->slots->join(weak_from_this(), executor_);
+        joined_slots_ = true;
+    }
+    return true;
+}
+
+void http1_pool::release_slot(std::size_t endpoint) {
+    --endpoints_[endpoint].open;
+    shared_->slots->give(endpoint);
+}
+
+// Callers wait and every slot this pool could use is taken (here or in
+// another worker): be told when one is given back, and look once more now
+// (a slot given back just before is seen by this look or by give()).
+void http1_pool::wait_for_slot() {
+    shared_->slots->wait(weak_from_this(), executor_);
+    grant_free_slots();
+}
+
+// Free slots go to waiters in order, each to connect on its own.
+void http1_pool::grant_free_slots() {
+    const std::size_t n = endpoints_.size();
+    while (!waiters_.empty()) {
+        const endpoint_choice choice(*shared_->health, no_endpoint, std::chrono::steady_clock::now());
+        std::size_t granted = no_endpoint;
+        for (std::size_t i = 0; i < n && granted == no_endpoint; ++i) {
+            const std::size_t idx = (next_endpoint_ + i) % n;
+            if (choice.preferred(idx) && take_slot(idx)) granted = idx;
+        }
+        if (granted == no_endpoint) return;
+        next_endpoint_ = granted + 1;
+        waiter* w = waiters_.front();
+        waiters_.pop_front();
+        w->granted = true;
+        w->endpoint = granted;
+        w->timer->cancel();
+    }
+}
+
+void http1_pool::slot_freed() {
+    if (waiters_.empty()) return;
+    grant_free_slots();
+    if (!waiters_.empty()) wait_for_slot();
+}
+
+void http1_pool::shed_idle() {
+    if (!waiters_.empty()) return;  // ours are needed here
+    const auto& slots = *shared_->slots;
+    for (std::size_t i = 0; i < endpoints_.size(); ++i)
+        if (slots.open(i) >= slots.limit()) close_idle_of(endpoints_[i]);
 }
 
 acquire_result http1_pool::lend(std::size_t endpoint, byte_stream&& stream, bool reused) {
@@ -125,8 +179,7 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
                 next_endpoint_ = idx + 1;
                 co_return lend(idx, std::move(*stream), true);
             }
-            if (ep.open < per_endpoint_limit_) {
-                ++ep.open;
+            if (take_slot(idx)) {
                 next_endpoint_ = idx + 1;
                 co_return co_await connect(idx);
             }
@@ -139,7 +192,8 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
     asio::steady_timer timer(executor_, cfg_.queue_timeout);
     waiter w{&timer, false, 0, std::nullopt};
     auto position = waiters_.insert(waiters_.end(), &w);
-    co_await timer.async_wait(use_tuple);
+    wait_for_slot();
+    if (!w.granted) co_await timer.async_wait(use_tuple);
     if (!w.granted) {
         waiters_.erase(position);
         co_return acquire_result{{}, acquire_error::queue_timeout, {}};
@@ -199,7 +253,8 @@ asio::awaitable<acquire_result> http1_pool::connect(std::size_t idx) {
 void http1_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
                              bool reusable) {
     auto& ep = endpoints_[endpoint];
-    const bool keep = reusable && stream.has_value();
+    // Kept idle only while no other worker waits for this slot.
+    const bool keep = reusable && stream.has_value() && (!waiters_.empty() || !shared_->slots->someone_waits());
     if (!keep && stream) {
         close_stream(*stream);
         metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -217,19 +272,25 @@ void http1_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& str
         ep.idle.push_back({std::move(*stream), std::chrono::steady_clock::now()});
         metrics_.idle_connections.fetch_add(1, std::memory_order_relaxed);
     } else {
-        --ep.open;
+        release_slot(endpoint);
+    }
+}
+
+void http1_pool::close_idle_of(endpoint_state& ep) {
+    const auto idx = static_cast<std::size_t>(&ep - endpoints_.data());
+    auto idle = std::move(ep.idle);
+    ep.idle.clear();
+    const auto n = static_cast<std::int64_t>(idle.size());
+    metrics_.idle_connections.fetch_sub(n, std::memory_order_relaxed);
+    metrics_.open_connections.fetch_sub(n, std::memory_order_relaxed);
+    for (auto& c : idle) {
+        close_stream(c.stream);
+        release_slot(idx);
     }
 }
 
 void http1_pool::close_idle() {
-    for (auto& ep : endpoints_) {
-        for (auto& c : ep.idle) close_stream(c.stream);
-        ep.open -= ep.idle.size();
-        const auto n = static_cast<std::int64_t>(ep.idle.size());
-        metrics_.idle_connections.fetch_sub(n, std::memory_order_relaxed);
-        metrics_.open_connections.fetch_sub(n, std::memory_order_relaxed);
-        ep.idle.clear();
-    }
+    for (auto& ep : endpoints_) close_idle_of(ep);
 }
 
 pool_stats http1_pool::stats() const {

@@ -1,10 +1,11 @@
 // Keep-alive HTTP/1.1 connections (cleartext, or TLS for protocol https)
 // to one backend's endpoints, owned by one
 // worker (never touched from another thread, so no locks). Endpoints are
-// taken round-robin; each has at most its share of `max_connections` open;
-// a caller that finds every connection busy waits up to `queue_timeout` for
-// one to be handed back (then 503). Idle connections are checked for a
-// peer close before reuse and dropped after `idle_timeout`.
+// taken round-robin; each has at most `max_connections` open over all
+// workers (connection_slots); a caller that finds every connection busy
+// waits up to `queue_timeout` for one to be handed back or a slot to be
+// given back anywhere (then 503). Idle connections are checked for a peer
+// close before reuse and dropped after `idle_timeout`.
 #pragma once
 
 #include "proxy/backend/backend_shared.hpp"
@@ -79,15 +80,13 @@ struct pool_stats {
     std::uint64_t reuses = 0;
 };
 
-class http1_pool : public std::enable_shared_from_this<http1_pool> {
+class http1_pool : public std::enable_shared_from_this<http1_pool>, public slot_holder {
 public:
-    // `share` divides max_connections between workers (at least 1 each).
     // `shared`: what every worker's pool of this backend shares (limiter,
-    // retry budget, endpoint health, TLS context); made here when not given
-    // (tests, one pool alone).
-    http1_pool(asio::any_io_executor executor, backend_config cfg, unsigned share,
-               std::shared_ptr<backend_shared> shared = {});
-    ~http1_pool();
+    // connection slots, retry budget, endpoint health, TLS context); made
+    // here when not given (tests, one pool alone).
+    http1_pool(asio::any_io_executor executor, backend_config cfg, std::shared_ptr<backend_shared> shared = {});
+    ~http1_pool() override;
     http1_pool(const http1_pool&) = delete;
     http1_pool& operator=(const http1_pool&) = delete;
 
@@ -101,10 +100,14 @@ public:
     endpoint_health& health() const { return *shared_->health; }
     backend_metrics& metrics() const { return metrics_; }
     pool_stats stats() const;
-    std::size_t per_endpoint_limit() const { return per_endpoint_limit_; }
+    std::size_t per_endpoint_limit() const { return shared_->slots->limit(); }
 
-    // Closes idle connections and fails waiters; used on shutdown and reload.
+    // Closes idle connections; used on shutdown and reload.
     void close_idle();
+
+    // slot_holder: called on this pool's executor by connection_slots.
+    void slot_freed() override;
+    void shed_idle() override;
 
 private:
     friend class pooled_connection;
@@ -117,7 +120,7 @@ private:
         host_port address;
         std::string host_header;
         std::vector<idle_connection> idle;  // most recently used last
-        std::size_t open = 0;
+        std::size_t open = 0;  // this pool's, each holding a slot of connection_slots
     };
     // A queued caller. The pool hands it either a ready connection or a
     // free slot on `endpoint` to connect with, then cancels its timer.
@@ -132,17 +135,22 @@ private:
     std::optional<byte_stream> take_idle(endpoint_state& ep);
     asio::awaitable<acquire_result> connect(std::size_t endpoint);
     acquire_result lend(std::size_t endpoint, byte_stream&& stream, bool reused);
+    bool take_slot(std::size_t endpoint);
+    void release_slot(std::size_t endpoint);
+    void close_idle_of(endpoint_state& ep);
+    void wait_for_slot();
+    void grant_free_slots();
 
     asio::any_io_executor executor_;
     backend_config cfg_;
     std::shared_ptr<backend_shared> shared_;
     asio::ssl::context* tls_;  // shared_->tls: set for https/h2
-    std::size_t per_endpoint_limit_;
     std::vector<endpoint_state> endpoints_;
     std::list<waiter*> waiters_;
     std::size_t next_endpoint_ = 0;
     std::uint64_t connects_ = 0;
     std::uint64_t reuses_ = 0;
+    bool joined_slots_ = false;  // known to connection_slots as a pool that may shed
     backend_metrics& metrics_;  // process-wide series for this backend name
 };
 

@@ -23,7 +23,7 @@ shared_backends make_shared_backends(const config& cfg, const config* previous_c
     return out;
 }
 
-routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers,
+routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor,
                              const shared_backends& shared)
     : cfg(std::move(c)), router(cfg->routes, cfg->backends), shared_(shared) {
     backends.reserve(cfg->backends.size());
@@ -35,12 +35,12 @@ routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_execu
         switch (backend.protocol) {
         case backend_protocol::http1:
         case backend_protocol::https:
-            http1_pools_.push_back(std::make_shared<http1_pool>(executor, backend, workers, std::move(common)));
+            http1_pools_.push_back(std::make_shared<http1_pool>(executor, backend, std::move(common)));
             handle.http1 = http1_pools_.back().get();
             break;
         case backend_protocol::h2c:
         case backend_protocol::h2:
-            h2_pools_.push_back(std::make_shared<h2_pool>(executor, backend, workers, std::move(common)));
+            h2_pools_.push_back(std::make_shared<h2_pool>(executor, backend, std::move(common)));
             handle.h2 = h2_pools_.back().get();
             break;
         }

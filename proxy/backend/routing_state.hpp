@@ -48,7 +48,7 @@ struct routing_state {
     batchgate::router router;
     std::vector<backend_handle> backends;  // in the order of cfg->backends, as router indexes them
 
-    routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor, unsigned workers,
+    routing_state(std::shared_ptr<const config> c, asio::any_io_executor executor,
                   const shared_backends& shared);
     ~routing_state();
 

@@ -89,7 +89,7 @@ server::server(config c) : cfg_(std::make_shared<const config>(std::move(c))) {
     }
     shared_ = make_shared_backends(*cfg_);
     for (auto& w : workers_)
-        w->routing = std::make_shared<routing_state>(cfg_, w->context.get_executor(), n, shared_);
+        w->routing = std::make_shared<routing_state>(cfg_, w->context.get_executor(), shared_);
     for (const auto& listener : cfg_->listen) {
         try {
             auto acceptor = std::make_unique<tcp::acceptor>(workers_.front()->context);
@@ -190,11 +190,10 @@ bool server::wait(duration timeout) {
 
 void server::reload(config next) {
     auto cfg = std::make_shared<const config>(std::move(next));
-    const unsigned n = worker_count();
     // May throw: the reload is refused, nothing replaced.
     auto shared = make_shared_backends(*cfg, cfg_.get(), &shared_);
     for (auto& w : workers_) {
-        auto state = std::make_shared<routing_state>(cfg, w->context.get_executor(), n, shared);
+        auto state = std::make_shared<routing_state>(cfg, w->context.get_executor(), shared);
         asio::post(w->context, [w = w.get(), state] {
             auto old = std::exchange(w->routing, state);
             old->close_pools();

@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(get_put_delete_carry_headers_and_bodies) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 4), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 4));
         auto get = make_item("GET", "/items/1?x=y");
         get.headers.set("X-Custom", "Value");
         get.headers.set("Keep-Alive", "timeout=5");
@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(configured_host_becomes_the_authority) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto cfg = h2_config({server.address()}, 1);
         cfg.host = "api.internal";
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         auto got = co_await run_exchange(*pool, make_item("GET", "/"));
         BOOST_TEST((got.error == exchange_error::none), int(got.error) << " " << got.cause.message());
         pool->close();
@@ -159,7 +159,7 @@ BOOST_AUTO_TEST_CASE(hundred_concurrent_items_share_one_connection) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 4), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 4));
         auto results = co_await run_many(pool, 100, "/many");
         int ok = 0;
         for (const auto& r : results) ok += r.error == exchange_error::none && r.response.result_int() == 200;
@@ -184,7 +184,7 @@ BOOST_AUTO_TEST_CASE(backend_max_concurrent_streams_is_respected) {
         },
         h2_server_options{5, 0});
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1, 10'000ms), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1, 10'000ms));
         auto results = co_await run_many(pool, 50, "/limited");
         int ok = 0;
         for (const auto& r : results) ok += r.error == exchange_error::none;
@@ -205,7 +205,7 @@ BOOST_AUTO_TEST_CASE(streams_above_goaway_are_refused_and_a_new_session_follows)
         },
         h2_server_options{100, 4});
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         auto results = co_await run_many(pool, 10, "/goaway");
         int ok = 0, refused = 0;
         for (const auto& r : results) {
@@ -233,7 +233,7 @@ BOOST_AUTO_TEST_CASE(a_refused_stream_is_safe_to_retry) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         auto refused = co_await run_exchange(*pool, make_item("POST", "/refuse", "x"));
         BOOST_TEST((refused.error == exchange_error::reset));
         BOOST_TEST(refused.nothing_received);
@@ -254,7 +254,7 @@ BOOST_AUTO_TEST_CASE(too_large_answer_resets_the_stream_but_keeps_the_session) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         auto big = co_await run_exchange(*pool, make_item("GET", "/big"), 5000ms, 1024);
         BOOST_TEST((big.error == exchange_error::too_large));
         for (int i = 0; i < 3; ++i) {
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(timeout_resets_the_stream) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         const auto started = std::chrono::steady_clock::now();
         auto slow = co_await run_exchange(*pool, make_item("GET", "/silent"), 200ms);
         BOOST_TEST((slow.error == exchange_error::timeout));
@@ -297,7 +297,7 @@ BOOST_AUTO_TEST_CASE(cancellation_is_prompt_and_resets_the_stream) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         cancel_scope scope;
         asio::steady_timer later(ex, 100ms);
         later.async_wait([&](error_code) { scope.cancel(cancel_reason::client_gone); });
@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(cancellation_is_prompt_and_resets_the_stream) {
 BOOST_AUTO_TEST_CASE(refused_connection_is_connect_failed) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto pool = std::make_shared<h2_pool>(
-            ex, h2_config({"127.0.0.1:" + std::to_string(closed_port())}, 1), 1);
+            ex, h2_config({"127.0.0.1:" + std::to_string(closed_port())}, 1));
         auto out = co_await run_exchange(*pool, make_item("GET", "/"));
         BOOST_TEST((out.error == exchange_error::connect_failed));
         BOOST_TEST(out.cause == asio::error::connection_refused);
@@ -331,7 +331,7 @@ BOOST_AUTO_TEST_CASE(interim_103_is_consumed) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         auto out = co_await run_exchange(*pool, make_item("POST", "/hinted", "b"));
         BOOST_TEST((out.error == exchange_error::none));
         BOOST_TEST(out.response.result_int() == 201u);
@@ -346,7 +346,7 @@ BOOST_AUTO_TEST_CASE(idle_session_says_goaway_and_closes) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto cfg = h2_config({server.address()}, 1);
         cfg.idle_timeout = 100ms;
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         auto first = co_await run_exchange(*pool, make_item("GET", "/a"));
         BOOST_TEST((first.error == exchange_error::none));
         BOOST_TEST(co_await eventually_async([&] { return pool->stats().sessions == 0u; }));
@@ -367,7 +367,7 @@ BOOST_AUTO_TEST_CASE(gauges_follow_sessions) {
     const auto open_before = m.open_connections.load();
     const auto idle_before = m.idle_connections.load();
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         auto out = co_await run_exchange(*pool, make_item("GET", "/g"));
         BOOST_TEST((out.error == exchange_error::none));
         BOOST_TEST(m.open_connections.load() == open_before + 1);
@@ -387,7 +387,7 @@ BOOST_AUTO_TEST_CASE(connection_loss_resets_its_streams) {
         return r;
     });
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config({server.address()}, 1));
         auto lost = co_await run_exchange(*pool, make_item("POST", "/drop", "x"));
         BOOST_TEST((lost.error == exchange_error::reset));
         BOOST_TEST(!lost.nothing_received);  // it reached the backend: not safe to replay a POST

@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(get_maps_headers_both_ways) {
     });
     fake_sink sink;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()));
         call c(http::verb::get, "GET", "/things/1?x=y", 0);
         c.headers.set("X-Custom", "Value");
         c.headers.set("Connection", "keep-alive, X-Drop");
@@ -189,7 +189,7 @@ BOOST_AUTO_TEST_CASE(four_mib_each_way_through_a_64_kib_window) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto cfg = h2_config(server.address());
         cfg.h2_stream_window = 64 * 1024;
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         call c(http::verb::put, "PUT", "/blob", upload.size());
         auto summary = co_await forward_over_h2(c.request, c.match, *pool, body, sink, c.scope);
         BOOST_TEST(summary.status == 200u);
@@ -220,7 +220,7 @@ BOOST_AUTO_TEST_CASE(refused_post_is_sent_again_on_a_new_session) {
     std::vector<fake_sink> sinks(3);
     std::vector<exchange_summary> summaries(3);
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()));
         int remaining = 3;
         asio::steady_timer done(ex, asio::steady_timer::time_point::max());
         for (int i = 0; i < 3; ++i) {
@@ -253,7 +253,7 @@ BOOST_AUTO_TEST_CASE(failures_become_problems) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto cfg = h2_config(server.address());
         cfg.timeout = 200ms;
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         {
             fake_sink sink;
             call c(http::verb::post, "POST", "/reset", 1);
@@ -300,7 +300,7 @@ BOOST_AUTO_TEST_CASE(client_leaving_resets_the_stream) {
     });
     fake_sink sink;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()));
         call c(http::verb::get, "GET", "/forever", 0);
         fake_source body("");
         asio::steady_timer later(ex, 100ms);
@@ -319,7 +319,7 @@ BOOST_AUTO_TEST_CASE(client_leaving_resets_the_stream) {
 BOOST_AUTO_TEST_CASE(unreachable_backend_is_502) {
     fake_sink sink;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config("127.0.0.1:" + std::to_string(closed_port())), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config("127.0.0.1:" + std::to_string(closed_port())));
         call c(http::verb::get, "GET", "/", 0);
         fake_source body("");
         auto s = co_await forward_over_h2(c.request, c.match, *pool, body, sink, c.scope);
@@ -343,7 +343,7 @@ BOOST_AUTO_TEST_CASE(later_refused_stream_replays_count_against_attempts) {
                 auto cfg = h2_config(server.address());
                 cfg.retries.attempts = attempts;
                 cfg.retries.on_reset = false;  // refusals are replayed without it
-                auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+                auto pool = std::make_shared<h2_pool>(ex, cfg);
                 call c(http::verb::post, "POST", "/refused", 1);
                 fake_source body("x");
                 auto s = co_await forward_over_h2(c.request, c.match, *pool, body, sink, c.scope);
@@ -367,7 +367,7 @@ BOOST_AUTO_TEST_CASE(refused_body_over_64_kib_is_not_replayed) {
     });
     fake_sink small_sink, big_sink;
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()), 1);
+        auto pool = std::make_shared<h2_pool>(ex, h2_config(server.address()));
         {
             // All of a 60 KiB body is still held when the refusal comes: sent again.
             const std::string upload = pattern(60 * 1024);
@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(queue_timeout_is_503) {
         auto cfg = h2_config(server.address());
         cfg.max_connections = 1;
         cfg.queue_timeout = 200ms;
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         asio::steady_timer held_done(ex, asio::steady_timer::time_point::max());
         asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
             call c(http::verb::get, "GET", "/held", 0);
@@ -452,7 +452,7 @@ BOOST_AUTO_TEST_CASE(switching_protocols_is_502_and_trailers_are_dropped) {
     run_coroutine([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto cfg = h2_config(server.address());
         cfg.retries.attempts = 1;
-        auto pool = std::make_shared<h2_pool>(ex, cfg, 1);
+        auto pool = std::make_shared<h2_pool>(ex, cfg);
         {
             call c(http::verb::get, "GET", "/switch", 0);
             fake_source body("");
