@@ -299,7 +299,7 @@ std::optional<std::size_t> h2_pool::endpoint_for_new_session(const endpoint_choi
     return std::nullopt;
 }
 
-asio::awaitable<h2_pool::slot> h2_pool::acquire(std::size_t avoid) {
+asio::awaitable<h2_pool::slot> h2_pool::acquire(std::size_t avoid, cancel_scope* cancel) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const auto queue_deadline = clock_type::now() + cfg_.queue_timeout;
     for (;;) {
@@ -322,7 +322,8 @@ asio::awaitable<h2_pool::slot> h2_pool::acquire(std::size_t avoid) {
             if (got.error != exchange_error::none || has_room(*got.session)) co_return got;
             continue;  // others filled it while we were resumed: look again
         }
-        const bool woken = co_await wait_for_change(queue_deadline);
+        const bool woken = co_await wait_for_change(queue_deadline, cancel);
+        if (cancel && cancel->cancelled()) co_return slot{nullptr, {}, {}, exchange_error::cancelled, {}};
         if (!woken) co_return slot{nullptr, {}, {}, exchange_error::queue_timeout, {}};
     }
 }
@@ -415,12 +416,16 @@ asio::awaitable<h2_pool::slot> h2_pool::connect(std::size_t idx) {
     co_return slot{nullptr, {}, {}, exchange_error::connect_failed, asio::error::connection_reset};
 }
 
-asio::awaitable<bool> h2_pool::wait_for_change(clock_type::time_point deadline) {
-    if (clock_type::now() >= deadline) co_return false;
+asio::awaitable<bool> h2_pool::wait_for_change(clock_type::time_point deadline, cancel_scope* cancel) {
+    if (clock_type::now() >= deadline || (cancel && cancel->cancelled())) co_return false;
     asio::steady_timer timer(executor_, deadline);
     waiter w{&timer, false};
     auto position = waiters_.insert(waiters_.end(), &w);
-    co_await timer.async_wait(use_tuple);
+    {
+        std::optional<cancel_scope::registration> watching;
+        if (cancel) watching.emplace(*cancel, [&timer] { timer.cancel(); });
+        co_await timer.async_wait(use_tuple);
+    }
     if (!w.woken) waiters_.erase(position);  // wake_waiters() already removed the woken ones
     co_return w.woken;
 }
@@ -483,7 +488,7 @@ asio::awaitable<exchange_outcome> h2_exchange_once(h2_pool& pool, const item_req
         out.error = exchange_error::cancelled;
         co_return out;
     }
-    auto got = co_await pool.acquire(avoid);
+    auto got = co_await pool.acquire(avoid, &scope);
     out.endpoint = got.endpoint;
     if (got.error != exchange_error::none) {
         out.error = got.error;

@@ -79,7 +79,9 @@ public:
     // A stream's room, preferring endpoints other than `avoid` (the one a
     // retried request just failed on): no new session is opened to it while
     // the backend has another endpoint; a session with room is still used.
-    asio::awaitable<slot> acquire(std::size_t avoid = no_endpoint);
+    // A wait for room ends at once when `cancel` (the batch's scope, on this
+    // thread) is cancelled.
+    asio::awaitable<slot> acquire(std::size_t avoid = no_endpoint, cancel_scope* cancel = nullptr);
 
 private:
     std::string_view scheme() const { return cfg_.protocol == backend_protocol::h2 ? "https" : "http"; }
@@ -105,7 +107,8 @@ private:
     std::optional<std::size_t> endpoint_for_new_session(const endpoint_choice& choice, bool& full);
     bool take_slot(std::size_t endpoint);
     asio::awaitable<slot> connect(std::size_t endpoint);
-    asio::awaitable<bool> wait_for_change(std::chrono::steady_clock::time_point deadline);
+    asio::awaitable<bool> wait_for_change(std::chrono::steady_clock::time_point deadline,
+                                          cancel_scope* cancel = nullptr);
     void session_changed(std::size_t endpoint, h2_connection* which);
     void wake_waiters();
     h2_connection_options session_options() const;

@@ -41,11 +41,12 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
         out.error = exchange_error::cancelled;
         co_return out;
     }
-    auto got = co_await pool.acquire(avoid);
+    auto got = co_await pool.acquire(avoid, &scope);
     out.endpoint = got.endpoint;
     switch (got.error) {
     case acquire_error::none: break;
     case acquire_error::queue_timeout: out.error = exchange_error::queue_timeout; co_return out;
+    case acquire_error::cancelled: out.error = exchange_error::cancelled; co_return out;
     case acquire_error::connect_timeout: out.error = exchange_error::connect_timeout; co_return out;
     case acquire_error::connect_failed:
         out.error = exchange_error::connect_failed;

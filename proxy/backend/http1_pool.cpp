@@ -166,7 +166,7 @@ acquire_result http1_pool::lend(std::size_t endpoint, byte_stream&& stream, bool
     return r;
 }
 
-asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
+asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid, cancel_scope* cancel) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const std::size_t n = endpoints_.size();
     if (waiters_.empty()) {
@@ -189,14 +189,20 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid) {
             if (auto stream = take_idle(endpoints_[avoid])) co_return lend(avoid, std::move(*stream), true);
     }
 
+    if (cancel && cancel->cancelled()) co_return acquire_result{{}, acquire_error::cancelled, {}};
     asio::steady_timer timer(executor_, cfg_.queue_timeout);
     waiter w{&timer, false, 0, std::nullopt};
     auto position = waiters_.insert(waiters_.end(), &w);
     wait_for_slot();
-    if (!w.granted) co_await timer.async_wait(use_tuple);
+    if (!w.granted) {
+        std::optional<cancel_scope::registration> watching;
+        if (cancel) watching.emplace(*cancel, [&timer] { timer.cancel(); });
+        co_await timer.async_wait(use_tuple);
+    }
     if (!w.granted) {
         waiters_.erase(position);
-        co_return acquire_result{{}, acquire_error::queue_timeout, {}};
+        const bool cancelled = cancel && cancel->cancelled();
+        co_return acquire_result{{}, cancelled ? acquire_error::cancelled : acquire_error::queue_timeout, {}};
     }
     if (w.connection) co_return lend(w.endpoint, std::move(*w.connection), true);
     co_return co_await connect(w.endpoint);  // the slot was handed over already counted

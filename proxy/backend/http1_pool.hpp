@@ -11,6 +11,7 @@
 #include "proxy/backend/backend_shared.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/byte_stream.hpp"
+#include "proxy/core/cancel_scope.hpp"
 #include "proxy/core/metrics.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -36,7 +37,8 @@ namespace beast = boost::beast;
 using boost::system::error_code;
 
 // Why a connection could not be had; maps to 503 / 502 / 504.
-enum class acquire_error { none, queue_timeout, connect_failed, connect_timeout };
+// (cancelled: the caller's batch ended while it waited in the queue.)
+enum class acquire_error { none, queue_timeout, connect_failed, connect_timeout, cancelled };
 
 class http1_pool;
 
@@ -93,7 +95,9 @@ public:
     // A connection, preferring endpoints other than `avoid` (the one a
     // retried request just failed on): no new connection is opened to it
     // while the backend has another endpoint; an idle one is still used.
-    asio::awaitable<acquire_result> acquire(std::size_t avoid = no_endpoint);
+    // A wait in the queue ends at once when `cancel` (the batch's scope,
+    // on this thread) is cancelled.
+    asio::awaitable<acquire_result> acquire(std::size_t avoid = no_endpoint, cancel_scope* cancel = nullptr);
 
     const backend_config& config() const { return cfg_; }
     retry_budget& budget() const { return *shared_->budget; }

@@ -6,6 +6,7 @@
 #include "tests/integration/h2_test_server.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
+#include "proxy/core/metrics.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -87,6 +88,58 @@ BOOST_AUTO_TEST_CASE(h2c_two_workers_never_open_a_second_connection) {
     BOOST_TEST(first.get() == 4);
     BOOST_TEST(second.get() == 4);
     BOOST_TEST(backend.requests() == 8);
+}
+
+// Items queued for the one connection end when their batch does, not at
+// queue_timeout or when the connection comes free: a pass-through request
+// holds the connection, and the queued items of a batch whose deadline
+// passes, or whose client goes away, stop counting as in flight at once.
+struct held_connection {
+    std::atomic<bool> release{false};
+    test_backend backend{[this](const request_type& req) {
+        reply r = echo(req);
+        r.hold = [this] { return release.load(); };
+        return r;
+    }};
+    running_proxy proxy;
+    client holder;
+    std::atomic<std::int64_t>& in_flight = metrics_registry::global().backend("b").in_flight;
+
+    explicit held_connection(const std::string& deadline)
+        : proxy(proxy_config(backend.address(), "    max_connections: 1\n    queue_timeout: 60s\n    timeout: 60s\n",
+                             "batch: {max_parallel: 4, deadline: " + deadline + "}\n")),
+          holder(proxy.port()) {
+        holder.send_raw("GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+        BOOST_TEST_REQUIRE(eventually([&] { return backend.in_flight() == 1; }));
+    }
+    ~held_connection() { release = true; }
+};
+
+BOOST_AUTO_TEST_CASE(items_queued_for_a_connection_end_at_the_batch_deadline) {
+    held_connection held("300ms");
+    client c(held.proxy.port());
+    auto res = post_batch(c, gets(3, "d"), "application/json");
+    auto es = entries_of(res.body());
+    BOOST_REQUIRE_EQUAL(es.size(), 3u);
+    for (const auto& e : es) {
+        BOOST_TEST(e.status == "HTTP/1.1 504 Gateway Timeout");
+        BOOST_TEST(e.error == "upstream-timeout");
+    }
+    BOOST_TEST(eventually([&] { return held.in_flight.load() == 1; }));  // the pass-through request only
+    BOOST_TEST(held.backend.requests() == 1);  // nothing queued ever went out
+}
+
+BOOST_AUTO_TEST_CASE(items_queued_for_a_connection_end_when_their_client_goes_away) {
+    held_connection held("60s");
+    {
+        client c(held.proxy.port());
+        const std::string body = gets(3, "gone");
+        c.send_raw("POST /batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+        BOOST_TEST_REQUIRE(eventually([&] { return held.in_flight.load() == 4; }));
+    }
+    BOOST_TEST(eventually([&] { return held.in_flight.load() == 1; }));
+    BOOST_TEST(held.backend.requests() == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
