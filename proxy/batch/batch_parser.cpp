@@ -26,12 +26,6 @@ namespace batchgate {
 
 namespace {
 
-// An error found deep inside a parser; caught at the parser's entry point and
-// turned into batch_parse_result::error. Never leaves this file.
-struct batch_failure {
-    batch_error error;
-};
-
 batch_error make_error(unsigned status, std::string what, std::size_t line = 0,
                        std::size_t column = 0) {
     batch_error e;
@@ -43,11 +37,6 @@ batch_error make_error(unsigned status, std::string what, std::size_t line = 0,
     e.line = line;
     e.column = column;
     return e;
-}
-
-[[noreturn]] void fail(unsigned status, std::string what, std::size_t line = 0,
-                       std::size_t column = 0) {
-    throw batch_failure{make_error(status, std::move(what), line, column)};
 }
 
 batch_parse_result failed(batch_error e) {
@@ -585,47 +574,51 @@ std::string minify_json(std::string_view raw) {
     return out;
 }
 
+// Every step returns the first error it finds (nullopt: fine), so a malformed
+// batch costs no exception on the request path.
+using parse_failure = std::optional<batch_error>;
+
 class json_batch_reader {
 public:
     json_batch_reader(std::string_view text, const batch_parse_limits& limits)
         : text_(text), limits_(limits) {}
 
-    batch_draft read() {
-        json::value root = parse();
+    parse_failure read(batch_draft& draft) {
+        json::value root;
+        if (auto e = parse(root)) return e;
 
         json_layout_walker(text_, layout_).run();
         request_positions_ = text_positions(text_, layout_.request_offsets);
         if (layout_.duplicate_key_offset) {
             const auto [line, column] = text_position(text_, *layout_.duplicate_key_offset);
-            fail(400, "duplicate key " + quoted(layout_.duplicate_key), line, column);
+            return make_error(400, "duplicate key " + quoted(layout_.duplicate_key), line, column);
         }
 
-        if (!root.is_object()) fail(400, "the batch must be a JSON object with a \"requests\" array");
+        if (!root.is_object()) return make_error(400, "the batch must be a JSON object with a \"requests\" array");
         const json::object& top = root.get_object();
         for (const auto& kv : top) {
             if (kv.key() != "requests" && kv.key() != "headers") {
-                fail(400, "unknown top-level key " + quoted(kv.key()));
+                return make_error(400, "unknown top-level key " + quoted(kv.key()));
             }
         }
         const json::value* requests = top.if_contains("requests");
-        if (requests == nullptr) fail(400, "missing \"requests\"");
-        if (!requests->is_array()) fail(400, "requests: must be an array");
+        if (requests == nullptr) return make_error(400, "missing \"requests\"");
+        if (!requests->is_array()) return make_error(400, "requests: must be an array");
         const json::array& list = requests->get_array();
-        if (list.size() > limits_.max_items) fail(413, too_many_resources(limits_.max_items));
+        if (list.size() > limits_.max_items) return make_error(413, too_many_resources(limits_.max_items));
 
-        batch_draft draft;
         if (const json::value* h = top.if_contains("headers")) {
-            read_headers(*h, "headers", 0, 0, draft.headers);
+            if (auto e = read_headers(*h, "headers", 0, 0, draft.headers)) return e;
         }
-        draft.requests.reserve(list.size());
+        draft.requests.resize(list.size());
         for (std::size_t i = 0; i < list.size(); ++i) {
-            draft.requests.push_back(read_request(list[i], i));
+            if (auto e = read_request(list[i], i, draft.requests[i])) return e;
         }
-        return draft;
+        return std::nullopt;
     }
 
 private:
-    json::value parse() {
+    parse_failure parse(json::value& root) {
         json::parse_options options;
         options.max_depth = limits_.max_json_depth;
         json::parser parser(json::storage_ptr(), options);
@@ -638,25 +631,25 @@ private:
                                    ? "JSON nested deeper than " + std::to_string(limits_.max_json_depth) +
                                          " levels"
                                    : ec.message();
-            fail(400, std::move(what), line, column);
+            return make_error(400, std::move(what), line, column);
         }
-        return parser.release();  // lives in arena_, as long as this reader
+        // write(data, size, ec) parses a complete text, so release() has a value to give (no throw);
+        // the value lives in arena_, as long as this reader.
+        root = parser.release();
+        return std::nullopt;
     }
 
-    [[noreturn]] void fail_request(const draft_request& r, const std::string& what) const {
-        throw batch_failure{request_error(r, 400, what)};
-    }
-
-    void read_headers(const json::value& v, const std::string& path, std::size_t line,
-                      std::size_t column, header_list& out) const {
-        if (!v.is_object()) fail(400, path + ": must be an object of strings", line, column);
+    parse_failure read_headers(const json::value& v, const std::string& path, std::size_t line,
+                               std::size_t column, header_list& out) const {
+        if (!v.is_object()) return make_error(400, path + ": must be an object of strings", line, column);
         for (const auto& kv : v.get_object()) {
             if (!kv.value().is_string()) {
-                fail(400, path + "." + std::string(kv.key()) + ": must be a string", line, column);
+                return make_error(400, path + "." + std::string(kv.key()) + ": must be a string", line, column);
             }
             const auto& value = kv.value().get_string();
             out.emplace_back(std::string(kv.key()), std::string(value.data(), value.size()));
         }
+        return std::nullopt;
     }
 
     static std::optional<std::string> id_text(const json::value& v) {
@@ -666,11 +659,11 @@ private:
         return std::nullopt;
     }
 
-    draft_request read_request(const json::value& v, std::size_t index) const {
-        draft_request r;
+    parse_failure read_request(const json::value& v, std::size_t index, draft_request& r) const {
         r.label = "requests[" + std::to_string(index) + "]";
         if (index < request_positions_.size()) std::tie(r.line, r.column) = request_positions_[index];
-        if (!v.is_object()) fail_request(r, "must be an object");
+        const auto fail = [&r](const std::string& what) -> parse_failure { return request_error(r, 400, what); };
+        if (!v.is_object()) return fail("must be an object");
 
         bool has_method = false;
         bool has_url = false;
@@ -679,56 +672,53 @@ private:
             const json::value& value = kv.value();
             if (key == "id") {
                 r.id = id_text(value);
-                if (!r.id) fail_request(r, "id must be a string or an integer");
+                if (!r.id) return fail("id must be a string or an integer");
             } else if (key == "method") {
-                if (!value.is_string()) fail_request(r, "method must be a string");
+                if (!value.is_string()) return fail("method must be a string");
                 r.method = value.get_string();
                 has_method = true;
             } else if (key == "url") {
-                if (!value.is_string()) fail_request(r, "url must be a string");
+                if (!value.is_string()) return fail("url must be a string");
                 r.hrefs.emplace_back(value.get_string());
                 has_url = true;
             } else if (key == "headers") {
-                read_headers(value, r.label + ".headers", r.line, r.column, r.headers);
+                if (auto e = read_headers(value, r.label + ".headers", r.line, r.column, r.headers)) return e;
             } else if (key == "body") {
-                read_body(value, index, r);
+                if (auto e = read_body(value, index, r)) return e;
             } else if (key == "dependsOn") {
-                if (!value.is_array()) fail_request(r, "dependsOn must be an array of ids");
+                if (!value.is_array()) return fail("dependsOn must be an array of ids");
                 const json::array& ids = value.get_array();
                 for (std::size_t k = 0; k < ids.size(); ++k) {
                     auto id = id_text(ids[k]);
-                    if (!id) {
-                        fail_request(r, "dependsOn[" + std::to_string(k) +
-                                            "] must be a string or an integer");
-                    }
+                    if (!id) return fail("dependsOn[" + std::to_string(k) + "] must be a string or an integer");
                     r.depends_on.push_back(std::move(*id));
                 }
             } else {
-                fail_request(r, "unknown key " + quoted(key));
+                return fail("unknown key " + quoted(key));
             }
         }
-        if (!has_method) fail_request(r, "missing \"method\"");
-        if (!has_url) fail_request(r, "missing \"url\"");
-        return r;
+        if (!has_method) return fail("missing \"method\"");
+        if (!has_url) return fail("missing \"url\"");
+        return std::nullopt;
     }
 
     // A string is sent as is; {"base64": "..."} as the decoded bytes; null
     // means no body (what serializers write for an absent optional field);
     // any other value as compact JSON, with its numbers exactly as written.
-    void read_body(const json::value& v, std::size_t index, draft_request& r) const {
-        if (v.is_null()) return;
+    parse_failure read_body(const json::value& v, std::size_t index, draft_request& r) const {
+        if (v.is_null()) return std::nullopt;
         r.has_body = true;
         if (v.is_string()) {
             r.body = v.get_string();
-            return;
+            return std::nullopt;
         }
         if (v.is_object() && v.get_object().size() == 1) {
             const json::value* b64 = v.get_object().if_contains("base64");
             if (b64 != nullptr && b64->is_string()) {
                 auto bytes = decode_base64(b64->get_string(), false);
-                if (!bytes) fail_request(r, "body.base64 is not valid base64");
+                if (!bytes) return request_error(r, 400, "body.base64 is not valid base64");
                 r.body = std::move(*bytes);
-                return;
+                return std::nullopt;
             }
         }
         r.body_is_json = true;
@@ -738,6 +728,7 @@ private:
         } else {
             r.body = json::serialize(v);  // not reached: the walker sees every body
         }
+        return std::nullopt;
     }
 
     std::string_view text_;
@@ -751,11 +742,7 @@ private:
 
 batch_parse_result parse_json_batch(std::string_view body, const batch_parse_limits& limits) {
     batch_draft draft;
-    try {
-        draft = json_batch_reader(body, limits).read();
-    } catch (const batch_failure& f) {
-        return failed(f.error);
-    }
+    if (auto e = json_batch_reader(body, limits).read(draft)) return failed(std::move(*e));
     return finish_batch(std::move(draft), limits);
 }
 
