@@ -1,14 +1,12 @@
 #include "proxy/backend/h2_client.hpp"
 
-#include "proxy/backend/backend_tls.hpp"
+#include "proxy/backend/backend_connect.hpp"
 #include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -18,7 +16,6 @@ namespace batchgate {
 
 namespace {
 
-using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A backend announcing "unlimited" streams still gets a bounded number from
@@ -336,54 +333,17 @@ asio::awaitable<h2_pool::slot> h2_pool::connect(std::size_t idx) {
     auto& ep = endpoints_[idx];
     ep.connecting = true;
     const auto deadline = clock_type::now() + cfg_.connect_timeout;
-    beast::tcp_stream stream(executor_);
-    stream.expires_after(cfg_.connect_timeout);
-    error_code ec;
-    error_code parse_ec;
-    auto ip = asio::ip::make_address(ep.address.host, parse_ec);
-    if (!parse_ec) {
-        std::tie(ec) = co_await stream.async_connect(tcp::endpoint(ip, ep.address.port), use_tuple);
-    } else {
-        tcp::resolver resolver(executor_);
-        const std::string port = std::to_string(ep.address.port);
-        auto [rec, results] = co_await resolver.async_resolve(ep.address.host, port, use_tuple);
-        if (rec) {
-            ec = rec;
-        } else {
-            tcp::endpoint ignored;
-            std::tie(ec, ignored) = co_await stream.async_connect(results, use_tuple);
-        }
-    }
-    if (ec) {
+    auto connected = co_await connect_to_backend(executor_, cfg_, tls_, ep.address);
+    if (connected.ec) {
         ep.connecting = false;
         shared_->slots->give(idx);
         metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
         wake_waiters();  // someone else may try (or time out)
-        const auto kind = ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
-        co_return slot{nullptr, {}, {}, kind, ec};
-    }
-    stream.expires_never();
-    error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
-    std::optional<byte_stream> connected;
-    if (cfg_.protocol == backend_protocol::h2) {
-        // TLS and ALPN h2 within the same connect_timeout.
-        auto tls = co_await backend_tls_handshake(stream, *tls_, cfg_, ep.address, deadline);
-        if (tls.ec) {
-            ep.connecting = false;
-            shared_->slots->give(idx);
-            metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
-            wake_waiters();
-            const auto kind =
-                tls.ec == beast::error::timeout ? exchange_error::connect_timeout : exchange_error::connect_failed;
-            co_return slot{nullptr, {}, {}, kind, tls.ec};
-        }
-        connected.emplace(std::move(*tls.stream));
-    } else {
-        connected.emplace(std::move(stream));
+        const auto kind = connected.timed_out() ? exchange_error::connect_timeout : exchange_error::connect_failed;
+        co_return slot{nullptr, {}, {}, kind, connected.ec};
     }
 
-    auto session = std::make_shared<h2_connection>(std::move(*connected), session_options());
+    auto session = std::make_shared<h2_connection>(std::move(*connected.stream), session_options());
     std::weak_ptr<h2_pool> weak = self;
     h2_connection* raw = session.get();
     session->on_change([weak, idx, raw] {

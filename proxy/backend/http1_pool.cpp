@@ -1,9 +1,8 @@
 #include "proxy/backend/http1_pool.hpp"
 
-#include "proxy/backend/backend_tls.hpp"
+#include "proxy/backend/backend_connect.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 
@@ -15,7 +14,6 @@ namespace batchgate {
 
 namespace {
 
-using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 void close_stream(byte_stream& stream) { stream.close(); }
@@ -210,50 +208,17 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid, cancel_sc
 
 asio::awaitable<acquire_result> http1_pool::connect(std::size_t idx) {
     auto self = shared_from_this();
-    const auto& address = endpoints_[idx].address;
-    const auto started = std::chrono::steady_clock::now();
-    beast::tcp_stream stream(executor_);
-    stream.expires_after(cfg_.connect_timeout);
-    error_code ec;
-    error_code parse_ec;
-    auto ip = asio::ip::make_address(address.host, parse_ec);
-    if (!parse_ec) {
-        std::tie(ec) = co_await stream.async_connect(tcp::endpoint(ip, address.port), use_tuple);
-    } else {
-        tcp::resolver resolver(executor_);
-        auto [rec, results] =
-            co_await resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
-        if (rec) {
-            ec = rec;
-        } else {
-            tcp::endpoint ignored;
-            std::tie(ec, ignored) = co_await stream.async_connect(results, use_tuple);
-        }
-    }
-    std::optional<byte_stream> connected;
-    if (!ec) {
-        error_code ignored;
-        stream.socket().set_option(tcp::no_delay(true), ignored);
-        if (cfg_.protocol == backend_protocol::https) {
-            // The handshake shares connect_timeout with the TCP connect.
-            const auto deadline = started + cfg_.connect_timeout;
-            auto tls = co_await backend_tls_handshake(stream, *tls_, cfg_, address, deadline);
-            ec = tls.ec;
-            if (!ec) connected.emplace(std::move(*tls.stream));
-        } else {
-            connected.emplace(std::move(stream));
-        }
-    }
-    if (ec) {
+    auto connected = co_await connect_to_backend(executor_, cfg_, tls_, endpoints_[idx].address);
+    if (connected.ec) {
         metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
         std::optional<byte_stream> none;
         give_back(idx, none, false);
-        const auto kind = ec == beast::error::timeout ? acquire_error::connect_timeout : acquire_error::connect_failed;
-        co_return acquire_result{{}, kind, ec, idx};
+        const auto kind = connected.timed_out() ? acquire_error::connect_timeout : acquire_error::connect_failed;
+        co_return acquire_result{{}, kind, connected.ec, idx};
     }
     ++connects_;
     metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
-    co_return lend(idx, std::move(*connected), false);
+    co_return lend(idx, std::move(*connected.stream), false);
 }
 
 void http1_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
