@@ -1,6 +1,7 @@
 #include "proxy/backend/h2_client.hpp"
 
 #include "proxy/backend/backend_connect.hpp"
+#include "proxy/backend/response_head.hpp"
 #include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,7 +11,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 namespace batchgate {
 
@@ -78,34 +78,27 @@ public:
     bool finished() const { return complete || closed || too_large || malformed || only_interim || cancel_requested; }
     void signal() { timer.cancel(); }
 
-    void on_header_block_begin() override { block_ = block_kind::unknown; }
+    void on_header_block_begin() override { heads_.on_block_begin(); }
 
     void on_header(std::string_view name, std::string_view value) override {
         if (name == ":status") {
-            status_ = 0;
-            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), status_);
-            if (ec != std::errc() || p != value.data() + value.size() || status_ < 100 || status_ > 999 ||
-                status_ == 101) {
-                mark_malformed();  // nghttp2 rejects these too; be explicit
-                return;
-            }
-            block_ = status_ < 200 ? block_kind::interim : (have_final_ ? block_kind::ignored : block_kind::final);
+            // 101 and bad codes: nghttp2 rejects most of these too; be explicit
+            if (ends_exchange(heads_.on_status_text(value))) fail(heads_.current());
             return;
         }
         if (!name.empty() && name.front() == ':') return;
-        if (block_ == block_kind::final) response.insert(name, value);
+        if (heads_.current() == head_kind::final) response.insert(name, value);
         // interim fields (103 Link, ...) and trailers are not passed on, as on the HTTP/1.1 path
     }
 
     void on_header_block_end(bool end_stream) override {
-        if (block_ == block_kind::interim && ++interim_ > max_interim_responses) {
-            only_interim = true;
-            signal();
+        if (finished()) return;
+        if (heads_.current() == head_kind::malformed) {  // a head without :status
+            fail(head_kind::malformed);
             return;
         }
-        if (block_ == block_kind::final) {
-            have_final_ = true;
-            response.result(status_);
+        if (heads_.current() == head_kind::final) {
+            response.result(heads_.final_status());
             // The fan-out reads this like an HTTP/1.1 answer; the version only
             // matters to code that writes a status line.
             response.version(11);
@@ -114,7 +107,7 @@ public:
     }
 
     std::size_t on_data(std::string_view chunk) override {
-        if (too_large || !have_final_) return chunk.size();  // discarded: consumed all the same
+        if (too_large || !heads_.have_final()) return chunk.size();  // discarded: consumed all the same
         if (response.body().size() + chunk.size() > max_body_) {
             too_large = true;
             signal();
@@ -125,7 +118,7 @@ public:
     }
 
     void on_end_stream() override { stream_ended(); }
-    void on_stream_error() override { mark_malformed(); }
+    void on_stream_error() override { fail(head_kind::malformed); }
 
     void on_closed(const h2_stream_close& how) override {
         closed = true;
@@ -134,22 +127,18 @@ public:
     }
 
 private:
-    enum class block_kind { unknown, interim, final, ignored };
-
     void stream_ended() {
-        if (have_final_) complete = true;
+        if (heads_.have_final()) complete = true;
         signal();
     }
-    void mark_malformed() {
-        malformed = true;
+    void fail(head_kind why) {
+        if (why == head_kind::too_many_interim) only_interim = true;
+        else malformed = true;  // 101 too: a status HTTP/2 does not allow
         signal();
     }
 
     std::uint64_t max_body_;
-    block_kind block_ = block_kind::unknown;
-    unsigned status_ = 0;
-    bool have_final_ = false;
-    int interim_ = 0;
+    response_heads heads_;
 };
 
 // Frees the stream however the exchange ends: an unfinished stream is reset

@@ -1,6 +1,7 @@
 #include "proxy/backend/h2_forwarder.hpp"
 
 #include "proxy/backend/h2_client.hpp"
+#include "proxy/backend/response_head.hpp"
 #include "proxy/backend/retry_budget.hpp"
 #include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
@@ -74,33 +75,27 @@ public:
         co_return clock_type::now() < deadline;
     }
 
-    void on_header_block_begin() override { block_ = block_kind::unknown; }
+    void on_header_block_begin() override { heads_.on_block_begin(); }
 
     void on_header(std::string_view name, std::string_view value) override {
         if (name == ":status") {
-            unsigned code = 0;
-            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), code);
-            if (ec != std::errc() || p != value.data() + value.size() || code < 100 || code > 999) {
-                mark_malformed();
-                return;
-            }
-            if (code == 101) {  // meaningless in HTTP/2 (RFC 9113 §8.6); batchgate does not tunnel anyway
-                switching_protocols = true;
-                mark_malformed();
-                return;
-            }
-            block_ = code < 200 ? block_kind::interim : (head ? block_kind::ignored : block_kind::final);
-            if (block_ == block_kind::final) status = code;
+            const head_kind kind = heads_.on_status_text(value);
+            if (kind == head_kind::final) status = heads_.final_status();
+            if (ends_exchange(kind)) fail(kind);
             return;
         }
         if (!name.empty() && name.front() == ':') return;
-        if (block_ == block_kind::final) fields.insert(name, value);
+        if (heads_.current() == head_kind::final) fields.insert(name, value);
         // interim fields (103 Link) and trailers are not forwarded, as on the HTTP/1.1 path
     }
 
     void on_header_block_end(bool ended) override {
-        if (block_ == block_kind::interim && ++interim_ > max_interim_responses) only_interim = true;
-        if (block_ == block_kind::final) head = true;
+        if (failed()) return;
+        if (heads_.current() == head_kind::malformed) {  // a head without :status
+            fail(head_kind::malformed);
+            return;
+        }
+        if (heads_.current() == head_kind::final) head = true;
         if (ended && head) end_stream = true;
         signal();
     }
@@ -116,7 +111,7 @@ public:
         if (head) end_stream = true;
         signal();
     }
-    void on_stream_error() override { mark_malformed(); }
+    void on_stream_error() override { fail(head_kind::malformed); }
     void on_closed(const h2_stream_close& how) override {
         closed = true;
         close_info = how;
@@ -125,17 +120,20 @@ public:
     void on_send_progress() override { signal(); }
 
 private:
-    enum class block_kind { unknown, interim, final, ignored };
-
     void signal() { timer_.cancel(); }
-    void mark_malformed() {
-        malformed = true;
+    void fail(head_kind why) {
+        if (why == head_kind::too_many_interim) {
+            only_interim = true;
+        } else {
+            // 101 is meaningless in HTTP/2 (RFC 9113 §8.6): malformed, and said so
+            if (why == head_kind::switching_protocols) switching_protocols = true;
+            malformed = true;
+        }
         signal();
     }
 
     asio::steady_timer timer_;
-    block_kind block_ = block_kind::unknown;
-    int interim_ = 0;
+    response_heads heads_;
 };
 
 // Frees the stream however an attempt ends: response bytes never handed on

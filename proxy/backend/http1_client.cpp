@@ -1,5 +1,6 @@
 #include "proxy/backend/http1_client.hpp"
 
+#include "proxy/backend/http1_response_head.hpp"
 #include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -82,36 +83,33 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
     }
 
     beast::flat_buffer buffer;
-    for (int interim = 0;; ++interim) {
-        http::response_parser<http::string_body> parser;
-        parser.header_limit(static_cast<std::uint32_t>(pool.config().max_header_bytes));
-        parser.body_limit(max_response_bytes);
-        if (request.method == "HEAD") parser.skip(true);
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-        if (ec) {
-            out.error = classify(ec, scope);
-            out.cause = ec;
-            out.nothing_received = interim == 0 && !parser.got_some() && is_connection_loss(ec);
-            co_return out;
-        }
-        const unsigned status = parser.get().result_int();
-        if (status == 101) {
-            out.error = exchange_error::switching_protocols;
-            co_return out;
-        }
-        if (status < 200) {
-            if (interim >= max_interim_responses) {
-                out.error = exchange_error::only_interim;
-                co_return out;
-            }
-            continue;  // 100, 103, …: consumed, never shown to the client
-        }
-        const bool reusable = parser.keep_alive() && buffer.size() == 0;
-        out.response = parser.release();
-        stream.expires_never();
-        conn.release(reusable);
+    std::optional<http::response_parser<http::string_body>> parser;
+    const http1_head_limits limits{static_cast<std::uint32_t>(pool.config().max_header_bytes), max_response_bytes,
+                                   request.method == "HEAD"};
+    const auto head = co_await read_http1_final_head(stream, buffer, parser, limits);
+    if (head.ec) {
+        out.error = classify(head.ec, scope);
+        out.cause = head.ec;
+        out.nothing_received = head.nothing_received;
         co_return out;
     }
+    switch (head.kind) {
+    case head_kind::final: break;
+    case head_kind::switching_protocols: out.error = exchange_error::switching_protocols; co_return out;
+    case head_kind::too_many_interim: out.error = exchange_error::only_interim; co_return out;
+    default: out.error = exchange_error::malformed; co_return out;
+    }
+    auto [ec, n] = co_await http::async_read(stream, buffer, *parser, use_tuple);
+    if (ec) {
+        out.error = classify(ec, scope);
+        out.cause = ec;
+        co_return out;
+    }
+    const bool reusable = parser->keep_alive() && buffer.size() == 0;
+    out.response = parser->release();
+    stream.expires_never();
+    conn.release(reusable);
+    co_return out;
 }
 
 }  // namespace batchgate

@@ -1,5 +1,6 @@
 #include "proxy/backend/http1_forwarder.hpp"
 
+#include "proxy/backend/http1_response_head.hpp"
 #include "proxy/backend/retry_budget.hpp"
 #include "proxy/backend/retry_policy.hpp"
 #include "proxy/core/http_semantics.hpp"
@@ -32,51 +33,6 @@ bool response_has_no_body(http::verb request_method, unsigned status) {
 }
 
 std::string ms(duration d) { return std::to_string(d.count()) + " ms"; }
-
-enum class head_failure { none, io, switching_protocols, too_many_interim };
-
-struct head_status {
-    head_failure failure = head_failure::none;
-    error_code ec;
-    bool nothing_received = false;  // the backend closed before sending a byte
-};
-
-// Reads the final response head, consuming 1xx interim answers: a client of
-// batchgate never sees a backend's 100 or 103, and 101 is refused because
-// batchgate does not tunnel upgraded connections.
-asio::awaitable<head_status> read_response_head(byte_stream& stream, beast::flat_buffer& buffer,
-                                                std::optional<http::response_parser<http::buffer_body>>& parser,
-                                                bool head_request, const backend_config& backend) {
-    head_status st;
-    for (int interim = 0;; ++interim) {
-        if (interim > max_interim_responses) {
-            st.failure = head_failure::too_many_interim;
-            co_return st;
-        }
-        parser.emplace();
-        parser->header_limit(static_cast<std::uint32_t>(backend.max_header_bytes));
-        parser->body_limit(boost::none);
-        if (head_request) parser->skip(true);
-        stream.expires_after(backend.timeout);
-        auto [ec, n] = co_await http::async_read_header(stream, buffer, *parser, use_tuple);
-        if (ec) {
-            st.failure = head_failure::io;
-            st.ec = ec;
-            st.nothing_received = interim == 0 && !parser->got_some() && is_connection_loss(ec);
-            co_return st;
-        }
-        const unsigned code = parser->get().result_int();
-        if (code == 101) {
-            st.failure = head_failure::switching_protocols;
-            co_return st;
-        }
-        if (code >= 200) co_return st;
-    }
-}
-
-}  // namespace
-
-namespace {
 
 // Why the exchange could not produce a backend answer: becomes a problem+json.
 struct exchange_failure {
@@ -162,9 +118,11 @@ private:
                                           "connection lost while sending: " + sent.ec.message());
             }
 
-            auto head = co_await read_response_head(conn_.stream(), backend_buffer_, response_,
-                                                    req_.method == http::verb::head, backend);
-            if (head.failure == head_failure::none) {
+            conn_.stream().expires_after(backend.timeout);  // one budget for every head
+            const http1_head_limits limits{static_cast<std::uint32_t>(backend.max_header_bytes), boost::none,
+                                           req_.method == http::verb::head};
+            const auto head = co_await read_http1_final_head(conn_.stream(), backend_buffer_, response_, limits);
+            if (!head.ec && head.kind == head_kind::final) {
                 pool_->metrics().response(response_->get().result_int());
                 note(attempt_event::answered, response_->get().result_int());
                 pool_->metrics().latency.observe(std::chrono::steady_clock::now() - started);
@@ -174,11 +132,14 @@ private:
             const bool reused = conn_.reused();
             conn_.release(false);
             backend_buffer_.clear();
-            if (head.failure == head_failure::switching_protocols)
-                co_return backend_failure(http::status::bad_gateway,
-                                          "answered 101 Switching Protocols; batchgate does not tunnel");
-            if (head.failure == head_failure::too_many_interim)
-                co_return backend_failure(http::status::bad_gateway, "sent only interim (1xx) answers");
+            if (!head.ec) {
+                if (head.kind == head_kind::switching_protocols)
+                    co_return backend_failure(http::status::bad_gateway,
+                                              "answered 101 Switching Protocols; batchgate does not tunnel");
+                if (head.kind == head_kind::too_many_interim)
+                    co_return backend_failure(http::status::bad_gateway, "sent only interim (1xx) answers");
+                co_return backend_failure(http::status::bad_gateway, "malformed response status");
+            }
             const bool timed_out = head.ec == beast::error::timeout;
             const attempt_event event = timed_out                             ? attempt_event::timeout
                                         : head.nothing_received && reused ? attempt_event::stale_connection
