@@ -42,13 +42,14 @@ void append_list(http::fields& out, std::string_view name, const std::string& ex
     }
 }
 
-std::string forwarded_for(const boost::asio::ip::address& a) {
-    // RFC 7239 §6: IPv6 nodes are quoted and bracketed.
-    if (a.is_v6()) return "\"[" + a.to_string() + "]\"";
-    return a.to_string();
-}
-
 }  // namespace
+
+client_info::client_info(const boost::asio::ip::address& address, bool tls, bool trusted)
+    : address_(address), tls_(tls), trusted_(trusted), address_text_(address.to_string()) {
+    // RFC 7239 §6: IPv6 nodes are quoted and bracketed.
+    forwarded_ = address.is_v6() ? "for=\"[" + address_text_ + "]\"" : "for=" + address_text_;
+    forwarded_ += tls ? ";proto=https" : ";proto=http";
+}
 
 bool is_hop_by_hop(std::string_view name) {
     static constexpr std::array<std::string_view, 7> names{
@@ -73,7 +74,7 @@ void build_forwarded_request_headers(const http::fields& in, http::fields& out,
     for (const auto& f : in) {
         auto name = f.name_string();
         if (is_proxy_managed_request_header(name) || named_by_connection(in, name)) continue;
-        if (is_forwarding_header(name) && !client.trusted) continue;
+        if (is_forwarding_header(name) && !client.trusted()) continue;
         // Rebuilt below from the existing values plus ours.
         if (iequals(name, "via") || iequals(name, "forwarded") || iequals(name, "x-forwarded-for") ||
             iequals(name, "x-forwarded-proto"))
@@ -83,17 +84,17 @@ void build_forwarded_request_headers(const http::fields& in, http::fields& out,
     out.set(http::field::host, host);
     append_list(out, "Via", joined(in, "via"), via_value);
 
-    const std::string_view proto = client.tls ? "https" : "http";
-    const std::string forwarded = "for=" + forwarded_for(client.address) + ";proto=" + std::string(proto);
-    if (client.trusted) {
-        append_list(out, "X-Forwarded-For", joined(in, "x-forwarded-for"), client.address.to_string());
+    const std::string_view proto = client.tls() ? "https" : "http";
+    if (client.trusted()) {
+        append_list(out, "X-Forwarded-For", joined(in, "x-forwarded-for"), client.address_text());
         auto xfp = joined(in, "x-forwarded-proto");
-        out.set("X-Forwarded-Proto", xfp.empty() ? std::string(proto) : xfp);
-        append_list(out, "Forwarded", joined(in, "forwarded"), forwarded);
+        if (xfp.empty()) out.set("X-Forwarded-Proto", proto);
+        else out.set("X-Forwarded-Proto", xfp);
+        append_list(out, "Forwarded", joined(in, "forwarded"), client.forwarded());
     } else {
-        out.set("X-Forwarded-For", client.address.to_string());
+        out.set("X-Forwarded-For", client.address_text());
         out.set("X-Forwarded-Proto", proto);
-        out.set("Forwarded", forwarded);
+        out.set("Forwarded", client.forwarded());
     }
 }
 

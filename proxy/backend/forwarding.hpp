@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/fields.hpp>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -27,10 +28,26 @@ bool is_proxy_managed_request_header(std::string_view name);
 // Drop-unless-trusted: Forwarded, X-Forwarded-*, X-Real-IP.
 bool is_forwarding_header(std::string_view name);
 
-struct client_info {
-    boost::asio::ip::address address;
-    bool tls = false;
-    bool trusted = false;  // address is in trusted_proxies
+// Who sent a request, with the texts every forwarded request carries
+// formatted once when it is made (once per request: a batch's items share
+// them) rather than once per item (inet_ntop is not free).
+class client_info {
+public:
+    client_info() : client_info(boost::asio::ip::address_v4::any(), false, false) {}
+    client_info(const boost::asio::ip::address& address, bool tls, bool trusted);
+
+    const boost::asio::ip::address& address() const { return address_; }
+    bool tls() const { return tls_; }
+    bool trusted() const { return trusted_; }  // address is in trusted_proxies
+    const std::string& address_text() const { return address_text_; }  // X-Forwarded-For, the access log
+    const std::string& forwarded() const { return forwarded_; }        // RFC 7239: for=…;proto=…
+
+private:
+    boost::asio::ip::address address_;
+    bool tls_;
+    bool trusted_;
+    std::string address_text_;
+    std::string forwarded_;
 };
 
 // Copies end-to-end request headers from `in` to `out`: drops hop-by-hop

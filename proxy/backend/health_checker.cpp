@@ -84,7 +84,7 @@ boost::asio::awaitable<bool> check_once(endpoint_check& c) {
     request.target = check.path;
     request.headers.set(http::field::user_agent, "batchgate-health-check");
     // As a trusted local client: no X-Forwarded-For of ours is dropped or added twice.
-    const client_info client{boost::asio::ip::make_address_v4("127.0.0.1"), false, true};
+    const client_info client(boost::asio::ip::make_address_v4("127.0.0.1"), false, true);
     exchange_outcome o;
     if (c.h2)
         o = co_await h2_exchange_once(*c.h2, request, client, max_check_response_bytes, check.timeout, c.scope);

@@ -53,7 +53,7 @@ void log_access(const client_info& client, std::string_view request_id, std::str
     boost::json::object line;
     line["time"] = iso8601_now();
     line["request_id"] = request_id;
-    line["client"] = client.address.to_string();
+    line["client"] = client.address_text();
     line["method"] = method;
     line["target"] = target;
     line["status"] = summary.status;

@@ -47,7 +47,7 @@ asio::awaitable<void> serve_client_connection(worker& w, asio::ip::tcp::socket s
                                               std::shared_ptr<asio::ssl::context> tls) {
     const auto cfg = w.routing->cfg;
     if (tls) {
-        client.tls = true;
+        client = client_info(client.address(), true, false);
         byte_stream::tls_stream handshaking(beast::tcp_stream(std::move(socket)), *tls);
         beast::get_lowest_layer(handshaking).expires_after(cfg->limits.header_timeout);
         auto [ec] = co_await handshaking.async_handshake(asio::ssl::stream_base::server, use_tuple);

@@ -375,7 +375,7 @@ private:
         if (!st.authority_.empty()) st.fields_.set(http::field::host, st.authority_);
         request_scope scope{routing, client_, &w_.draining, request_id_for(st.fields_["x-request-id"]),
                             std::span<char>(buffer.get(), stream_buffer_bytes), &items_};
-        scope.client.trusted = any_contains(cfg.trusted_proxies, client_.address);
+        scope.client = client_info(client_.address(), client_.tls(), any_contains(cfg.trusted_proxies, client_.address()));
 
         forward_request request;
         request.method = http::string_to_verb(st.method_);

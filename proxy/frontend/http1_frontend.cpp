@@ -151,7 +151,8 @@ asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_in
 
         request_scope scope{routing, client, &w.draining, request_id_for(parser.get()["x-request-id"]),
                             std::span<char>(relay_buffer.get(), relay_chunk_bytes)};
-        scope.client.trusted = any_contains(routing->cfg->trusted_proxies, client.address);
+        scope.client =
+            client_info(client.address(), client.tls(), any_contains(routing->cfg->trusted_proxies, client.address()));
         auto& req = parser.get();
         forward_request request;
         request.method = req.method();

@@ -69,7 +69,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<asio:
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         auto remote = socket.remote_endpoint(ignored);
-        client_info client{remote.address(), false, false};
+        const client_info client(remote.address(), false, false);
         ++count->open;
         asio::co_spawn(w.context, serve_client_connection(w, std::move(socket), client, tls),
                        [count](std::exception_ptr e) {

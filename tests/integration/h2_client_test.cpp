@@ -41,11 +41,7 @@ item_request make_item(std::string method, std::string target, std::string body 
     return r;
 }
 
-client_info local_client() {
-    client_info c;
-    c.address = asio::ip::make_address("192.0.2.7");
-    return c;
-}
+client_info local_client() { return client_info(asio::ip::make_address("192.0.2.7"), false, false); }
 
 asio::awaitable<exchange_outcome> run_exchange(h2_pool& pool, const item_request& item,
                                                duration timeout = std::chrono::milliseconds(5000),

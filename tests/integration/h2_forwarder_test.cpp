@@ -120,7 +120,7 @@ struct call {
         if (body_size > 0) request.content_length = body_size;
         match.backend = "h2b";
         match.target = std::string(target);
-        scope.client.address = asio::ip::make_address("192.0.2.9");
+        scope.client = client_info(asio::ip::make_address("192.0.2.9"), false, false);
         scope.request_id = "req-1";
     }
 };
