@@ -1,10 +1,8 @@
 #include "proxy/frontend/h2_frontend.hpp"
 
-#include "proxy/backend/forward.hpp"
 #include "proxy/backend/in_flight_limiter.hpp"
-#include "proxy/batch/batch_handler.hpp"
 #include "proxy/core/metrics.hpp"
-#include "proxy/frontend/access_log.hpp"
+#include "proxy/frontend/request_dispatcher.hpp"
 #include "proxy/http2/h2_connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -368,14 +366,12 @@ private:
         auto routing = w_.routing;  // this request keeps its configuration generation
         const auto& cfg = *routing->cfg;
         const auto started = clock::now();
-        auto& metrics = metrics_registry::global();
         auto buffer = std::make_unique<char[]>(stream_buffer_bytes);
 
         if (!st.cookie_.empty()) st.fields_.set(http::field::cookie, st.cookie_);
         if (!st.authority_.empty()) st.fields_.set(http::field::host, st.authority_);
-        request_scope scope{routing, client_, &w_.draining, request_id_for(st.fields_["x-request-id"]),
-                            std::span<char>(buffer.get(), stream_buffer_bytes), &items_};
-        scope.client = client_info(client_.address(), client_.tls(), any_contains(cfg.trusted_proxies, client_.address()));
+        auto scope = open_request_scope(routing, client_, &w_.draining, st.fields_["x-request-id"],
+                                        std::span<char>(buffer.get(), stream_buffer_bytes), &items_);
 
         forward_request request;
         request.method = http::string_to_verb(st.method_);
@@ -392,20 +388,12 @@ private:
 
         h2_body_source body(st, *conn_, cfg.limits.read_timeout);
         h2_response_sink sink(st, *conn_, cfg.limits.send_timeout);
-        exchange_summary summary;
-        auto kind = request_kind::passthrough;
-        std::string_view refusal;
+        std::optional<request_refusal> refusal;
         for (const auto& f : st.fields_)
-            if (!is_safe_header_value(f.value())) refusal = "a control character in a header value";
-        if (!refusal.empty()) {
-            metrics.limit_breached(limit_kind::bad_request);
-            co_await sink.send_problem(http::status::bad_request, refusal);
-        } else if (is_batch_target(st.path_, cfg)) {
-            kind = request_kind::batch;
-            summary = co_await serve_batch(request, body, sink, scope);
-        } else {
-            summary = co_await forward_to_backend(request, body, sink, scope);
-        }
+            if (!is_safe_header_value(f.value()))
+                refusal = request_refusal{"a control character in a header value", limit_kind::bad_request};
+        auto done = co_await dispatch_request(request, body, sink, scope, refusal);
+        auto& summary = done.summary;
         if (summary.status == 0 && sink.complete()) summary.status = sink.status();
         summary.response_bytes = std::max(summary.response_bytes, sink.bytes_sent());
         if (!sink.complete()) {
@@ -421,8 +409,7 @@ private:
             st.queue_offset_ = 0;
             conn_->reset_after_response(st.id_);
         }
-        metrics.request_done(kind, summary.status, clock::now() - started);
-        log_access(client_, scope.request_id, st.method_, st.path_, summary, started);
+        record_request(scope, request, done, started);
     }
 
     worker& w_;

@@ -1,12 +1,11 @@
 #include "proxy/frontend/http1_frontend.hpp"
 
-#include "proxy/backend/forward.hpp"
-#include "proxy/batch/batch_handler.hpp"
 #include "proxy/core/metrics.hpp"
 #include "proxy/core/problem.hpp"
 #include "proxy/frontend/access_log.hpp"
 #include "proxy/frontend/http1_exchange_io.hpp"
 #include "proxy/frontend/read_deadline.hpp"
+#include "proxy/frontend/request_dispatcher.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -149,10 +148,8 @@ asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_in
             break;
         }
 
-        request_scope scope{routing, client, &w.draining, request_id_for(parser.get()["x-request-id"]),
-                            std::span<char>(relay_buffer.get(), relay_chunk_bytes)};
-        scope.client =
-            client_info(client.address(), client.tls(), any_contains(routing->cfg->trusted_proxies, client.address()));
+        auto scope = open_request_scope(routing, client, &w.draining, parser.get()["x-request-id"],
+                                        std::span<char>(relay_buffer.get(), relay_chunk_bytes));
         auto& req = parser.get();
         forward_request request;
         request.method = req.method();
@@ -165,28 +162,16 @@ asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_in
         http1_body_source body(stream, buffer, parser, limits.read_timeout);
         http1_response_sink sink(stream, body, req.version(), req.keep_alive() && !w.draining, limits.send_timeout,
                                  &w.draining);
-        exchange_summary summary;
-        auto kind = request_kind::passthrough;
+        std::optional<request_refusal> refusal;
         if (auto why = smuggling_check(parser); !why.empty()) {
-            metrics.limit_breached(limit_kind::smuggling);
             body.abandon();  // whatever follows on the wire cannot be trusted
-            const bool sent = co_await sink.send_problem(http::status::bad_request, why);
-            summary.status = sent ? 400 : 0;
-        } else if (auto expect = req[http::field::expect];
-                   !expect.empty() && !beast::iequals(expect, "100-continue")) {
-            const bool sent = co_await sink.send_problem(http::status::expectation_failed,
-                                                         "only 'Expect: 100-continue' is supported");
-            summary.status = sent ? 417 : 0;
-        } else if (is_batch_target(req.target(), *routing->cfg)) {
-            kind = request_kind::batch;
-            summary = co_await serve_batch(request, body, sink, scope);
-        } else {
-            summary = co_await forward_to_backend(request, body, sink, scope);
+            refusal = request_refusal{why, limit_kind::smuggling};
         }
+        auto done = co_await dispatch_request(request, body, sink, scope, refusal);
+        auto& summary = done.summary;
         summary.keep_alive = sink.keep_alive() && !body.failed();
         summary.response_bytes = std::max(summary.response_bytes, sink.bytes_sent());
-        metrics.request_done(kind, summary.status, std::chrono::steady_clock::now() - started);
-        log_access(client, scope.request_id, req.method_string(), req.target(), summary, started);
+        record_request(scope, request, done, started);
         if (!summary.keep_alive) {
             linger = summary.status != 0;
             break;
