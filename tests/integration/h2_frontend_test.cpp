@@ -71,6 +71,19 @@ BOOST_AUTO_TEST_CASE(pass_through_over_h2c) {
     BOOST_TEST(seen[0]["x-forwarded-proto"] == "http");
 }
 
+// The same request checks as over HTTP/1.1 (one dispatcher serves both).
+BOOST_AUTO_TEST_CASE(unknown_expectation_gives_417_and_reaches_no_backend) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address()));
+    h2_test_client client(proxy.port());
+    auto r = client.exchange({h2_client_request{"GET", "/users/1", {{"expect", "something-else"}}, ""}}).at(0);
+    BOOST_TEST(r.status == 417u);
+    BOOST_TEST(r.header("content-type") == "application/problem+json");
+    BOOST_TEST(backend.received().empty());
+    auto ok = client.get("/users/2");  // the connection goes on
+    BOOST_TEST(ok.status == 200u);
+}
+
 BOOST_AUTO_TEST_CASE(batch_over_h2c) {
     test_backend backend(scripted);
     running_proxy proxy(proxy_config(backend.address()));
