@@ -7,6 +7,10 @@
 
 #include <memory>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 
 namespace {
@@ -86,3 +90,5 @@ BOOST_AUTO_TEST_CASE(a_pool_gone_while_waiting_is_skipped) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

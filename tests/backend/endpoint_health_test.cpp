@@ -4,6 +4,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace std::chrono_literals;
 using clock_type = endpoint_health::clock;
@@ -192,3 +196,5 @@ BOOST_AUTO_TEST_CASE(dropping_the_state_takes_its_endpoints_out_of_the_gauges) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

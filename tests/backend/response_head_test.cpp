@@ -6,6 +6,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 
 BOOST_AUTO_TEST_SUITE(response_head)
@@ -75,3 +79,5 @@ BOOST_AUTO_TEST_CASE(h2_blocks_before_and_after_the_final_head) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -9,6 +9,10 @@
 #include <atomic>
 #include <cstdint>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace std::chrono_literals;
 
@@ -242,3 +246,5 @@ BOOST_AUTO_TEST_CASE(retries_in_flight_stay_within_the_share_and_at_least_three)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -2,6 +2,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 
 namespace {
@@ -144,3 +148,5 @@ BOOST_AUTO_TEST_CASE(no_route_is_reported) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -8,6 +8,10 @@
 #include <sstream>
 #include <string>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 #ifndef BATCHGATE_TEST_DATA
 #define BATCHGATE_TEST_DATA "/work/main/tests/data"
 #endif
@@ -763,3 +767,5 @@ BOOST_AUTO_TEST_CASE(long_dependency_chain_does_not_recurse) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -14,6 +14,10 @@
 #include <sstream>
 #include <unistd.h>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 #ifndef BATCHGATE_TEST_DATA
 #define BATCHGATE_TEST_DATA "/work/main/tests/data"
 #endif
@@ -658,3 +662,5 @@ BOOST_AUTO_TEST_CASE(full_document_passes_xmllint) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

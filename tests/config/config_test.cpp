@@ -16,6 +16,10 @@
 #include <string_view>
 #include <unistd.h>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace std::chrono_literals;
 
@@ -1482,3 +1486,5 @@ BOOST_AUTO_TEST_CASE(forward_headers_cannot_name_proxy_managed_headers) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -6,6 +6,10 @@
 #include <optional>
 #include <string_view>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace std::chrono_literals;
 
@@ -153,3 +157,5 @@ BOOST_AUTO_TEST_CASE(host_port_text_brackets_ipv6) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -6,6 +6,10 @@
 
 #include <string>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using boost::asio::ip::make_address;
 
@@ -120,3 +124,5 @@ BOOST_AUTO_TEST_CASE(any_contains_checks_every_range) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -9,6 +9,10 @@
 #include <thread>
 #include <vector>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 
 namespace {
@@ -321,3 +325,5 @@ BOOST_FIXTURE_TEST_CASE(concurrent_increments_are_exact, fresh_registry) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

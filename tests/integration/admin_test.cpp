@@ -21,6 +21,10 @@
 #include <thread>
 #include <vector>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -232,3 +236,5 @@ BOOST_AUTO_TEST_CASE(bind_failure_is_reported) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -14,6 +14,10 @@
 
 #include <atomic>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 using namespace std::chrono_literals;
@@ -243,3 +247,5 @@ BOOST_AUTO_TEST_CASE(verify_false_accepts_any_certificate) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -9,6 +9,10 @@
 #include <csignal>
 #include <unistd.h>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate::test;
 
 namespace {
@@ -89,3 +93,5 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_and_sigterm_drains) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

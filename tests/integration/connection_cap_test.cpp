@@ -13,6 +13,10 @@
 #include <atomic>
 #include <future>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -143,3 +147,5 @@ BOOST_AUTO_TEST_CASE(items_queued_for_a_connection_end_when_their_client_goes_aw
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -15,6 +15,10 @@
 #include <atomic>
 #include <future>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -239,3 +243,5 @@ BOOST_AUTO_TEST_CASE(a_reload_keeps_the_ejections_of_an_unchanged_backend) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

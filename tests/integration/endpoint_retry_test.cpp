@@ -8,6 +8,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -67,3 +71,5 @@ BOOST_AUTO_TEST_CASE(a_dead_h2c_endpoint_costs_no_item_while_another_is_up) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

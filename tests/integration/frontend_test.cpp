@@ -6,6 +6,10 @@
 
 #include <atomic>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -154,3 +158,5 @@ BOOST_AUTO_TEST_CASE(drain_closes_idle_connections_and_finishes_busy_ones) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

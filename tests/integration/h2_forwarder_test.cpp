@@ -14,6 +14,10 @@
 
 #include <atomic>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 using namespace std::chrono_literals;
@@ -476,3 +480,5 @@ BOOST_AUTO_TEST_CASE(switching_protocols_is_502_and_trailers_are_dropped) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

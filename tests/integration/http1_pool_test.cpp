@@ -7,6 +7,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/test/unit_test.hpp>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -153,3 +157,5 @@ BOOST_AUTO_TEST_CASE(max_connections_is_one_cap_for_every_workers_pool) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -9,6 +9,10 @@
 #include <atomic>
 #include <future>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -88,3 +92,5 @@ BOOST_AUTO_TEST_CASE(limit_breaches_are_counted) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

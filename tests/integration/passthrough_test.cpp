@@ -7,6 +7,10 @@
 #include <atomic>
 #include <future>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -351,3 +355,5 @@ BOOST_AUTO_TEST_CASE(expect_100_continue_is_answered_before_the_body) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -25,6 +25,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 using namespace std::chrono_literals;
@@ -597,3 +601,5 @@ BOOST_AUTO_TEST_CASE(access_log_is_one_json_line_per_request_and_batch_with_the_
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE

@@ -16,6 +16,10 @@
 #include <chrono>
 #include <functional>
 
+// This file's own namespace, so its helpers cannot meet another test file's
+// in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
+namespace BATCHGATE_TEST_FILE {
+
 using namespace batchgate;
 using namespace batchgate::test;
 
@@ -230,3 +234,5 @@ BOOST_AUTO_TEST_CASE(tls_handshake_timeout_closes_the_connection) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace BATCHGATE_TEST_FILE
