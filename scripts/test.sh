@@ -20,5 +20,10 @@ run_suite build -DCMAKE_BUILD_TYPE=Release -DBATCHGATE_WERROR=ON
 if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== ASan + UBSan build and tests"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBATCHGATE_SANITIZE=ON -DBATCHGATE_WERROR=ON
+  # Unity-built test binary: compiling the Boost headers once per three test
+  # files instead of once per file halves this build (measured 395 s → 200 s
+  # on the 2-core machine); the release build above stays per file, so a
+  # test that misses an include still fails there.
+  run_suite build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBATCHGATE_SANITIZE=ON -DBATCHGATE_WERROR=ON \
+    -DBATCHGATE_UNITY_TESTS=ON
 fi
