@@ -1,8 +1,7 @@
 #include "proxy/backend/forward.hpp"
 
-#include "proxy/backend/h2_client.hpp"
-#include "proxy/backend/h2_forwarder.hpp"
-#include "proxy/backend/http1_forwarder.hpp"
+#include "proxy/backend/backend_client.hpp"
+#include "proxy/backend/routing_state.hpp"
 
 namespace batchgate {
 
@@ -41,10 +40,8 @@ asio::awaitable<exchange_summary> forward_to_backend(const forward_request& requ
         summary.status = sent ? 503u : 0u;
         co_return summary;
     }
-    // h2c/h2 backends have multiplexed session pools, the others keep-alive
-    // ones; scope.routing keeps both alive until the exchange is over.
-    if (backend.h2) co_return co_await forward_over_h2(request, match, *backend.h2, body, sink, scope);
-    co_return co_await forward_over_http1(request, match, *backend.http1, body, sink, scope);
+    // scope.routing keeps the pool alive until the exchange is over.
+    co_return co_await backend.client->forward(request, match, body, sink, scope);
 }
 
 }  // namespace batchgate

@@ -484,4 +484,10 @@ asio::awaitable<exchange_outcome> h2_exchange_once(h2_pool& pool, const item_req
     co_return out;
 }
 
+asio::awaitable<exchange_outcome> h2_pool::exchange_once(const item_request& request, const client_info& client,
+                                                    std::uint64_t max_response_bytes, duration timeout,
+                                                    cancel_scope& scope, std::size_t avoid) {
+    return h2_exchange_once(*this, request, client, max_response_bytes, timeout, scope, avoid);
+}
+
 }  // namespace batchgate

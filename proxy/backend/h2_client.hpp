@@ -16,6 +16,7 @@
 #include "proxy/backend/buffered_exchange.hpp"
 #include "proxy/backend/forwarding.hpp"
 #include "proxy/core/cancel_scope.hpp"
+#include "proxy/backend/backend_client.hpp"
 #include "proxy/backend/backend_shared.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/metrics.hpp"
@@ -41,7 +42,7 @@ struct h2_pool_stats {
     std::uint64_t connects = 0;
 };
 
-class h2_pool : public std::enable_shared_from_this<h2_pool>, public slot_holder {
+class h2_pool : public std::enable_shared_from_this<h2_pool>, public slot_holder, public backend_client {
 public:
     // `shared`: what every worker's pool of this backend shares (limiter,
     // connection slots, retry budget, endpoint health, TLS context); made
@@ -50,6 +51,16 @@ public:
     ~h2_pool() override;
     h2_pool(const h2_pool&) = delete;
     h2_pool& operator=(const h2_pool&) = delete;
+
+    // backend_client: the buffered attempt is in h2_client.cpp, the
+    // streamed pass-through in h2_forwarder.cpp.
+    asio::awaitable<exchange_outcome> exchange_once(const item_request& request, const client_info& client,
+                                                    std::uint64_t max_response_bytes, duration timeout,
+                                                    cancel_scope& scope, std::size_t avoid = no_endpoint) override;
+    asio::awaitable<exchange_summary> forward(const forward_request& request, const route_match& match,
+                                              request_body_source& body, response_sink& sink,
+                                              request_scope& scope) override;
+    bool multiplexed() const override { return true; }
 
     const backend_config& config() const { return cfg_; }
     retry_budget& budget() const { return *shared_->budget; }
@@ -65,6 +76,7 @@ public:
     // GOAWAY to every session (shutdown / reload): idle ones close at once,
     // busy ones when their streams end; waiters and later callers fail.
     void close();
+    void close_idle() override { close(); }
 
     // A session with room for one more stream, to be used before the caller
     // next suspends (the room is not reserved).

@@ -566,4 +566,9 @@ asio::awaitable<exchange_summary> forward_over_h2(const forward_request& request
     co_return co_await forward.run();
 }
 
+asio::awaitable<exchange_summary> h2_pool::forward(const forward_request& request, const route_match& match,
+                                              request_body_source& body, response_sink& sink, request_scope& scope) {
+    return forward_over_h2(request, match, *this, body, sink, scope);
+}
+
 }  // namespace batchgate

@@ -43,15 +43,14 @@ struct endpoint_check {
         : backend(&b), endpoint(ep), health(&h), timer(ex) {
         auto one = checked_copy(b, ep);
         if (b.protocol == backend_protocol::h2c || b.protocol == backend_protocol::h2)
-            h2 = std::make_shared<h2_pool>(ex, std::move(one));
+            pool = std::make_shared<h2_pool>(ex, std::move(one));
         else
-            http1 = std::make_shared<http1_pool>(ex, std::move(one));
+            pool = std::make_shared<http1_pool>(ex, std::move(one));
     }
     const backend_config* backend;
     std::size_t endpoint;
     endpoint_health* health;
-    std::shared_ptr<http1_pool> http1;
-    std::shared_ptr<h2_pool> h2;
+    std::shared_ptr<backend_client> pool;  // one connection to this endpoint alone
     boost::asio::steady_timer timer;
     cancel_scope scope;  // cancels the check under way on stop
 };
@@ -69,8 +68,7 @@ struct health_check_generation {
         for (auto& c : checks) {
             c.timer.cancel();
             c.scope.cancel(cancel_reason::client_gone);
-            if (c.http1) c.http1->close_idle();
-            if (c.h2) c.h2->close();
+            c.pool->close_idle();
         }
     }
 };
@@ -85,11 +83,8 @@ boost::asio::awaitable<bool> check_once(endpoint_check& c) {
     request.headers.set(http::field::user_agent, "batchgate-health-check");
     // As a trusted local client: no X-Forwarded-For of ours is dropped or added twice.
     const client_info client(boost::asio::ip::make_address_v4("127.0.0.1"), false, true);
-    exchange_outcome o;
-    if (c.h2)
-        o = co_await h2_exchange_once(*c.h2, request, client, max_check_response_bytes, check.timeout, c.scope);
-    else
-        o = co_await http1_exchange_once(*c.http1, request, client, max_check_response_bytes, check.timeout, c.scope);
+    const exchange_outcome o =
+        co_await c.pool->exchange_once(request, client, max_check_response_bytes, check.timeout, c.scope);
     const unsigned status = o.response.result_int();
     co_return o.error == exchange_error::none && status >= 200 && status < 300;
 }

@@ -112,4 +112,10 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
     co_return out;
 }
 
+asio::awaitable<exchange_outcome> http1_pool::exchange_once(const item_request& request, const client_info& client,
+                                                    std::uint64_t max_response_bytes, duration timeout,
+                                                    cancel_scope& scope, std::size_t avoid) {
+    return http1_exchange_once(*this, request, client, max_response_bytes, timeout, scope, avoid);
+}
+
 }  // namespace batchgate

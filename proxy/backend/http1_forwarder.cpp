@@ -337,4 +337,9 @@ asio::awaitable<exchange_summary> forward_over_http1(const forward_request& requ
     co_return co_await ex.run();
 }
 
+asio::awaitable<exchange_summary> http1_pool::forward(const forward_request& request, const route_match& match,
+                                              request_body_source& body, response_sink& sink, request_scope& scope) {
+    return forward_over_http1(request, match, *this, body, sink, scope);
+}
+
 }  // namespace batchgate

@@ -8,6 +8,7 @@
 // close before reuse and dropped after `idle_timeout`.
 #pragma once
 
+#include "proxy/backend/backend_client.hpp"
 #include "proxy/backend/backend_shared.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/core/byte_stream.hpp"
@@ -82,7 +83,7 @@ struct pool_stats {
     std::uint64_t reuses = 0;
 };
 
-class http1_pool : public std::enable_shared_from_this<http1_pool>, public slot_holder {
+class http1_pool : public std::enable_shared_from_this<http1_pool>, public slot_holder, public backend_client {
 public:
     // `shared`: what every worker's pool of this backend shares (limiter,
     // connection slots, retry budget, endpoint health, TLS context); made
@@ -91,6 +92,16 @@ public:
     ~http1_pool() override;
     http1_pool(const http1_pool&) = delete;
     http1_pool& operator=(const http1_pool&) = delete;
+
+    // backend_client: the buffered attempt is in http1_client.cpp, the
+    // streamed pass-through in http1_forwarder.cpp.
+    asio::awaitable<exchange_outcome> exchange_once(const item_request& request, const client_info& client,
+                                                    std::uint64_t max_response_bytes, duration timeout,
+                                                    cancel_scope& scope, std::size_t avoid = no_endpoint) override;
+    asio::awaitable<exchange_summary> forward(const forward_request& request, const route_match& match,
+                                              request_body_source& body, response_sink& sink,
+                                              request_scope& scope) override;
+    bool multiplexed() const override { return false; }
 
     // A connection, preferring endpoints other than `avoid` (the one a
     // retried request just failed on): no new connection is opened to it
@@ -107,7 +118,7 @@ public:
     std::size_t per_endpoint_limit() const { return shared_->slots->limit(); }
 
     // Closes idle connections; used on shutdown and reload.
-    void close_idle();
+    void close_idle() override;
 
     // slot_holder: called on this pool's executor by connection_slots.
     void slot_freed() override;

@@ -35,15 +35,14 @@ routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_execu
         switch (backend.protocol) {
         case backend_protocol::http1:
         case backend_protocol::https:
-            http1_pools_.push_back(std::make_shared<http1_pool>(executor, backend, std::move(common)));
-            handle.http1 = http1_pools_.back().get();
+            pools_.push_back(std::make_shared<http1_pool>(executor, backend, std::move(common)));
             break;
         case backend_protocol::h2c:
         case backend_protocol::h2:
-            h2_pools_.push_back(std::make_shared<h2_pool>(executor, backend, std::move(common)));
-            handle.h2 = h2_pools_.back().get();
+            pools_.push_back(std::make_shared<h2_pool>(executor, backend, std::move(common)));
             break;
         }
+        handle.client = pools_.back().get();
         backends.push_back(handle);
     }
 }
@@ -52,8 +51,7 @@ routing_state::routing_state(std::shared_ptr<const config> c, asio::any_io_execu
 routing_state::~routing_state() = default;
 
 void routing_state::close_pools() {
-    for (auto& pool : http1_pools_) pool->close_idle();
-    for (auto& pool : h2_pools_) pool->close();
+    for (auto& pool : pools_) pool->close_idle();
 }
 
 }  // namespace batchgate

@@ -2,6 +2,7 @@
 // Replaced as a whole on reload; requests in flight keep the old one alive.
 #pragma once
 
+#include "proxy/backend/backend_client.hpp"
 #include "proxy/backend/backend_shared.hpp"
 #include "proxy/backend/router.hpp"
 #include "proxy/config/config.hpp"
@@ -16,9 +17,6 @@
 namespace batchgate {
 
 namespace asio = boost::asio;
-
-class http1_pool;
-class h2_pool;
 
 // What every worker's routing_state of one generation shares, per backend
 // name (built once per generation, looked up only when the workers' states
@@ -37,10 +35,9 @@ shared_backends make_shared_backends(const config& cfg, const config* previous_c
 struct backend_handle {
     const backend_config* cfg = nullptr;
     backend_shared* shared = nullptr;  // limiter, retry budget, endpoint health, metrics
-    // Exactly one of the two: keep-alive HTTP/1.1 connections for
-    // http1/https, multiplexed HTTP/2 sessions for h2c/h2.
-    http1_pool* http1 = nullptr;
-    h2_pool* h2 = nullptr;
+    // This worker's pool: keep-alive HTTP/1.1 connections for http1/https,
+    // multiplexed HTTP/2 sessions for h2c/h2.
+    backend_client* client = nullptr;
 };
 
 struct routing_state {
@@ -61,8 +58,7 @@ struct routing_state {
 
 private:
     shared_backends shared_;  // keeps the handles' `shared` alive
-    std::vector<std::shared_ptr<http1_pool>> http1_pools_;
-    std::vector<std::shared_ptr<h2_pool>> h2_pools_;
+    std::vector<std::shared_ptr<backend_client>> pools_;  // this worker's, one per backend
 };
 
 }  // namespace batchgate

@@ -2,9 +2,9 @@
 
 #include "proxy/core/http_semantics.hpp"
 
-#include "proxy/backend/h2_client.hpp"
+#include "proxy/backend/backend_client.hpp"
 #include "proxy/backend/in_flight_limiter.hpp"
-#include "proxy/backend/http1_client.hpp"
+#include "proxy/backend/routing_state.hpp"
 #include "proxy/backend/retry_policy.hpp"
 #include "proxy/batch/multistatus.hpp"
 
@@ -265,10 +265,8 @@ private:
         request.body = item.body;
         request.has_body = item.has_body;
 
-        // Exactly one of the two: the backend's protocol chose its pool.
         const backend_handle& handle = in_.routing.backend(match.backend_index);
-        http1_pool* h1_pool = handle.http1;
-        h2_pool* h2_pool = handle.h2;
+        backend_client& client = *handle.client;  // HTTP/1.1 or h2, as the backend's protocol chose
         backend_metrics& metrics = handle.shared->metrics;
         const backend_config& backend = *handle.cfg;
         auto& limiter = *handle.shared->limiter;
@@ -329,15 +327,12 @@ private:
             const auto limit = in_.routing.cfg->batch.max_item_response_bytes;
             const auto budget = std::chrono::ceil<duration>(std::min<clock::duration>(backend.timeout, remaining));
             exchange_outcome o;
-            if (h2_pool)
-                o = co_await h2_exchange_once(*h2_pool, request, in_.client, limit, budget, scope_, avoid);
-            else
-                o = co_await http1_exchange_once(*h1_pool, request, in_.client, limit, budget, scope_, avoid);
+            o = co_await client.exchange_once(request, in_.client, limit, budget, scope_, avoid);
             avoid = o.endpoint;
             record(metrics, o, clock::now() - sent_at);
             retrying.reset();
             if (o.error == exchange_error::cancelled) co_return cancelled(i);
-            const attempt_report report = report_of(o, h2_pool != nullptr, backend.retries);
+            const attempt_report report = report_of(o, client.multiplexed(), backend.retries);
             // A timeout that is the batch deadline's says nothing about the endpoint.
             if (!(report.event == attempt_event::timeout && clock::now() >= in_.deadline))
                 health.observe(o.endpoint, report, backend.outlier, clock::now());
