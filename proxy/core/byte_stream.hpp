@@ -26,6 +26,10 @@ public:
     using executor_type = beast::tcp_stream::executor_type;
 
     explicit byte_stream(beast::tcp_stream plain) : stream_(std::move(plain)) {}
+    // Builds the TCP layer in place: moving a beast::tcp_stream allocates a
+    // new implementation, and the moved-from one lives as long as its owner.
+    explicit byte_stream(asio::ip::tcp::socket socket)
+        : stream_(std::in_place_type<beast::tcp_stream>, std::move(socket)) {}
     explicit byte_stream(tls_stream tls) : stream_(std::move(tls)) {}
     byte_stream(byte_stream&&) = default;
     byte_stream& operator=(byte_stream&&) = default;

@@ -12,11 +12,16 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include <string>
+#include <boost/asio/ip/tcp.hpp>
 
 namespace batchgate {
 
-// `received`: bytes already read off the connection (by protocol detection).
-asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_info client, std::string received);
+// A connection whose protocol is settled as HTTP/1.1 (TLS: ALPN chose it).
+asio::awaitable<void> run_http1_session(worker& w, byte_stream stream, client_info client);
+
+// A connection on a cleartext listener: HTTP/1.1, unless its first bytes are
+// the HTTP/2 client preface (h2c with prior knowledge), which hands it to
+// run_h2_session.
+asio::awaitable<void> run_cleartext_session(worker& w, asio::ip::tcp::socket socket, client_info client);
 
 }  // namespace batchgate
