@@ -15,8 +15,7 @@ using boost::beast::iequals;
 constexpr std::string_view via_value = "1.1 batchgate";
 
 bool named_by_connection(const http::fields& in, std::string_view name) {
-    for (auto it = in.find(http::field::connection); it != in.end() && it->name() == http::field::connection;
-         ++it) {
+    for (auto it = in.find(http::field::connection); it != in.end() && it->name() == http::field::connection; ++it) {
         for (auto token : http::token_list{it->value()})
             if (iequals(token, name)) return true;
     }
@@ -33,12 +32,40 @@ std::string joined(const http::fields& in, std::string_view name) {
     return out;
 }
 
-void append_list(http::fields& out, std::string_view name, const std::string& existing,
-                 std::string_view value) {
-    if (existing.empty()) {
-        out.set(name, value);
+// The forwarded request headers, each handed to `emit(name, value)` once:
+// written once for Beast's fields (HTTP/1.1 pass-through, h2) and for a
+// serialized HTTP/1.1 head (batch items).
+template <class Emit>
+void forward_request_headers(const http::fields& in, const client_info& client, std::string_view host, Emit&& emit) {
+    for (const auto& f : in) {
+        auto name = f.name_string();
+        if (is_proxy_managed_request_header(name) || named_by_connection(in, name)) continue;
+        if (is_forwarding_header(name) && !client.trusted()) continue;
+        // Rebuilt below from the existing values plus ours.
+        if (iequals(name, "via") || iequals(name, "forwarded") || iequals(name, "x-forwarded-for") ||
+            iequals(name, "x-forwarded-proto"))
+            continue;
+        emit(name, f.value());
+    }
+    emit("Host", host);
+    const auto list = [&](std::string_view name, const std::string& existing, std::string_view ours) {
+        if (existing.empty())
+            emit(name, ours);
+        else
+            emit(name, existing + ", " + std::string(ours));
+    };
+    list("Via", joined(in, "via"), via_value);
+
+    const std::string_view proto = client.tls() ? "https" : "http";
+    if (client.trusted()) {
+        list("X-Forwarded-For", joined(in, "x-forwarded-for"), client.address_text());
+        auto xfp = joined(in, "x-forwarded-proto");
+        emit("X-Forwarded-Proto", xfp.empty() ? proto : std::string_view(xfp));
+        list("Forwarded", joined(in, "forwarded"), client.forwarded());
     } else {
-        out.set(name, existing + ", " + std::string(value));
+        emit("X-Forwarded-For", client.address_text());
+        emit("X-Forwarded-Proto", proto);
+        emit("Forwarded", client.forwarded());
     }
 }
 
@@ -52,16 +79,15 @@ client_info::client_info(const boost::asio::ip::address& address, bool tls, bool
 }
 
 bool is_hop_by_hop(std::string_view name) {
-    static constexpr std::array<std::string_view, 7> names{
-        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "trailers"};
+    static constexpr std::array<std::string_view, 7> names{"connection",        "keep-alive", "te",      "trailer",
+                                                           "transfer-encoding", "upgrade",    "trailers"};
     for (auto n : names)
         if (iequals(n, name)) return true;
     return name.size() >= 6 && iequals(name.substr(0, 6), "proxy-");
 }
 
 bool is_proxy_managed_request_header(std::string_view name) {
-    return is_hop_by_hop(name) || iequals(name, "host") || iequals(name, "content-length") ||
-           iequals(name, "expect");
+    return is_hop_by_hop(name) || iequals(name, "host") || iequals(name, "content-length") || iequals(name, "expect");
 }
 
 bool is_forwarding_header(std::string_view name) {
@@ -69,33 +95,18 @@ bool is_forwarding_header(std::string_view name) {
            (name.size() >= 12 && iequals(name.substr(0, 12), "x-forwarded-"));
 }
 
-void build_forwarded_request_headers(const http::fields& in, http::fields& out,
-                                     const client_info& client, std::string_view host) {
-    for (const auto& f : in) {
-        auto name = f.name_string();
-        if (is_proxy_managed_request_header(name) || named_by_connection(in, name)) continue;
-        if (is_forwarding_header(name) && !client.trusted()) continue;
-        // Rebuilt below from the existing values plus ours.
-        if (iequals(name, "via") || iequals(name, "forwarded") || iequals(name, "x-forwarded-for") ||
-            iequals(name, "x-forwarded-proto"))
-            continue;
-        out.insert(name, f.value());
-    }
-    out.set(http::field::host, host);
-    append_list(out, "Via", joined(in, "via"), via_value);
+void build_forwarded_request_headers(const http::fields& in, http::fields& out, const client_info& client,
+                                     std::string_view host) {
+    // Every name is emitted once (the ones we set were skipped in `in`).
+    forward_request_headers(in, client, host,
+                            [&out](std::string_view name, std::string_view value) { out.insert(name, value); });
+}
 
-    const std::string_view proto = client.tls() ? "https" : "http";
-    if (client.trusted()) {
-        append_list(out, "X-Forwarded-For", joined(in, "x-forwarded-for"), client.address_text());
-        auto xfp = joined(in, "x-forwarded-proto");
-        if (xfp.empty()) out.set("X-Forwarded-Proto", proto);
-        else out.set("X-Forwarded-Proto", xfp);
-        append_list(out, "Forwarded", joined(in, "forwarded"), client.forwarded());
-    } else {
-        out.set("X-Forwarded-For", client.address_text());
-        out.set("X-Forwarded-Proto", proto);
-        out.set("Forwarded", client.forwarded());
-    }
+void append_forwarded_request_headers(const http::fields& in, std::string& head, const client_info& client,
+                                      std::string_view host) {
+    forward_request_headers(in, client, host, [&head](std::string_view name, std::string_view value) {
+        head.append(name).append(": ").append(value).append("\r\n");
+    });
 }
 
 void build_forwarded_response_headers(const http::fields& in, http::fields& out) {
@@ -105,7 +116,8 @@ void build_forwarded_response_headers(const http::fields& in, http::fields& out)
         if (named_by_connection(in, name)) continue;
         out.insert(name, f.value());
     }
-    append_list(out, "Via", joined(in, "via"), via_value);
+    const auto via = joined(in, "via");
+    out.set("Via", via.empty() ? std::string(via_value) : via + ", " + std::string(via_value));
 }
 
 bool is_safe_header_value(std::string_view value) {

@@ -56,6 +56,11 @@ private:
 // Via, X-Forwarded-For, X-Forwarded-Proto and Forwarded for `client`.
 void build_forwarded_request_headers(const http::fields& in, http::fields& out,
                                      const client_info& client, std::string_view host);
+// The same headers appended to a serialized HTTP/1.1 head as "Name: value"
+// lines. The values are as safe as `in`'s, `client`'s and `host`: checked
+// where they entered (the batch parser, the frontends, the config).
+void append_forwarded_request_headers(const http::fields& in, std::string& head, const client_info& client,
+                                      std::string_view host);
 
 // Copies end-to-end response headers (no hop-by-hop, no Content-Length:
 // framing is re-decided by whoever writes the response) and appends Via.

@@ -5,11 +5,14 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+
+#include <array>
+#include <string>
 
 namespace batchgate {
 
@@ -17,10 +20,10 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-
 exchange_error classify(const error_code& ec, const cancel_scope& scope) {
     if (ec == beast::error::timeout) return exchange_error::timeout;
-    if (ec == asio::error::operation_aborted) return scope.cancelled() ? exchange_error::cancelled : exchange_error::reset;
+    if (ec == asio::error::operation_aborted)
+        return scope.cancelled() ? exchange_error::cancelled : exchange_error::reset;
     if (ec == http::error::body_limit) return exchange_error::too_large;
     if (is_connection_loss(ec)) return exchange_error::reset;
     if (ec.category() == http::make_error_code(http::error::bad_field).category()) return exchange_error::malformed;
@@ -35,8 +38,7 @@ bool expects_body(std::string_view method) { return method == "POST" || method =
 
 asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const item_request& request,
                                                       const client_info& client, std::uint64_t max_response_bytes,
-                                                      duration timeout, cancel_scope& scope,
-                                                      std::size_t avoid) {
+                                                      duration timeout, cancel_scope& scope, std::size_t avoid) {
     exchange_outcome out;
     if (scope.cancelled()) {
         out.error = exchange_error::cancelled;
@@ -45,14 +47,21 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
     auto got = co_await pool.acquire(avoid, &scope);
     out.endpoint = got.endpoint;
     switch (got.error) {
-    case acquire_error::none: break;
-    case acquire_error::queue_timeout: out.error = exchange_error::queue_timeout; co_return out;
-    case acquire_error::cancelled: out.error = exchange_error::cancelled; co_return out;
-    case acquire_error::connect_timeout: out.error = exchange_error::connect_timeout; co_return out;
-    case acquire_error::connect_failed:
-        out.error = exchange_error::connect_failed;
-        out.cause = got.cause;
-        co_return out;
+        case acquire_error::none:
+            break;
+        case acquire_error::queue_timeout:
+            out.error = exchange_error::queue_timeout;
+            co_return out;
+        case acquire_error::cancelled:
+            out.error = exchange_error::cancelled;
+            co_return out;
+        case acquire_error::connect_timeout:
+            out.error = exchange_error::connect_timeout;
+            co_return out;
+        case acquire_error::connect_failed:
+            out.error = exchange_error::connect_failed;
+            out.cause = got.cause;
+            co_return out;
     }
     pooled_connection conn = std::move(got.connection);
     out.reused = conn.reused();
@@ -64,25 +73,30 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
     auto& stream = conn.stream();
     cancel_scope::registration registered(scope, [&stream] { stream.cancel(); });
 
-    http::request<http::string_body> req;
-    req.method_string(request.method);
-    req.target(request.target);
-    req.version(11);
-    build_forwarded_request_headers(request.headers, req, client, conn.host_header());
-    if (request.has_body || expects_body(request.method)) {
-        req.body() = request.body;
-        req.content_length(request.body.size());
-    }
+    // The head is serialized by hand into the connection's own string (no
+    // per-header allocation, one buffer for the write instead of Beast's
+    // serializer). Method, target and header values were checked where the
+    // item was read; nothing here adds a CR or LF.
+    auto& wire_head = conn.request_head();
+    wire_head.clear();
+    wire_head.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
+    append_forwarded_request_headers(request.headers, wire_head, client, conn.host_header());
+    const bool with_body = request.has_body || expects_body(request.method);
+    if (with_body) wire_head.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
+    wire_head.append("\r\n");
 
     stream.expires_after(timeout);  // one budget for writing the request and reading the answer
-    auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(wire_head),
+                                                 with_body ? asio::buffer(request.body) : asio::const_buffer()};
+    auto [wec, wn] = co_await asio::async_write(stream, wire, use_tuple);
     if (wec) {
         out.error = classify(wec, scope);
         out.cause = wec;
         co_return out;  // `conn` closes itself
     }
 
-    beast::flat_buffer buffer;
+    auto& buffer = conn.read_buffer();  // empty: a connection is only reused when
+                                        // nothing was left over
     std::optional<http::response_parser<http::string_body>> parser;
     const http1_head_limits limits{static_cast<std::uint32_t>(pool.config().max_header_bytes), max_response_bytes,
                                    request.method == "HEAD"};
@@ -94,10 +108,17 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
         co_return out;
     }
     switch (head.kind) {
-    case head_kind::final: break;
-    case head_kind::switching_protocols: out.error = exchange_error::switching_protocols; co_return out;
-    case head_kind::too_many_interim: out.error = exchange_error::only_interim; co_return out;
-    default: out.error = exchange_error::malformed; co_return out;
+        case head_kind::final:
+            break;
+        case head_kind::switching_protocols:
+            out.error = exchange_error::switching_protocols;
+            co_return out;
+        case head_kind::too_many_interim:
+            out.error = exchange_error::only_interim;
+            co_return out;
+        default:
+            out.error = exchange_error::malformed;
+            co_return out;
     }
     auto [ec, n] = co_await http::async_read(stream, buffer, *parser, use_tuple);
     if (ec) {
@@ -113,8 +134,8 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
 }
 
 asio::awaitable<exchange_outcome> http1_pool::exchange_once(const item_request& request, const client_info& client,
-                                                    std::uint64_t max_response_bytes, duration timeout,
-                                                    cancel_scope& scope, std::size_t avoid) {
+                                                            std::uint64_t max_response_bytes, duration timeout,
+                                                            cancel_scope& scope, std::size_t avoid) {
     return http1_exchange_once(*this, request, client, max_response_bytes, timeout, scope, avoid);
 }
 

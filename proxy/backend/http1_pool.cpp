@@ -18,11 +18,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 void close_stream(byte_stream& stream) { stream.close(); }
 
-// A pooled connection is only worth reusing if the backend has not closed it
-// (or, worse, sent bytes nobody asked for) while it sat idle. Over TLS the
-// bytes peeked are records: a close_notify or unasked data alike mean "do
-// not reuse" (TLS 1.3 session tickets came before the first answer and were
-// read with it).
+// Has the backend closed the connection (or sent bytes nobody asked for)?
+// Over TLS the bytes peeked are records: a close_notify or unasked data
+// alike mean "do not reuse" (TLS 1.3 session tickets came before the first
+// answer and were read with it).
 bool still_open(byte_stream& stream) {
     char byte;
     auto n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -34,19 +33,15 @@ bool still_open(byte_stream& stream) {
 pooled_connection::pooled_connection(pooled_connection&& other) noexcept
     : pool_(std::move(other.pool_)),
       endpoint_(other.endpoint_),
-      stream_(std::move(other.stream_)),
-      reused_(other.reused_) {
-    other.stream_.reset();
-}
+      connection_(std::move(other.connection_)),
+      reused_(other.reused_) {}
 
 pooled_connection& pooled_connection::operator=(pooled_connection&& other) noexcept {
     if (this != &other) {
         release(false);
         pool_ = std::move(other.pool_);
         endpoint_ = other.endpoint_;
-        stream_.reset();  // beast streams are move-constructible only
-        if (other.stream_) stream_.emplace(std::move(*other.stream_));
-        other.stream_.reset();
+        connection_ = std::move(other.connection_);
         reused_ = other.reused_;
     }
     return *this;
@@ -54,15 +49,13 @@ pooled_connection& pooled_connection::operator=(pooled_connection&& other) noexc
 
 pooled_connection::~pooled_connection() { release(false); }
 
-const std::string& pooled_connection::host_header() const {
-    return pool_->endpoints_[endpoint_].host_header;
-}
+const std::string& pooled_connection::host_header() const { return pool_->endpoints_[endpoint_].host_header; }
 
 void pooled_connection::release(bool reusable) {
     if (!pool_) return;
     auto pool = std::move(pool_);
-    pool->give_back(endpoint_, stream_, reusable);
-    stream_.reset();
+    pool->give_back(endpoint_, connection_, reusable);
+    connection_.reset();
 }
 
 http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, std::shared_ptr<backend_shared> shared)
@@ -81,19 +74,65 @@ http1_pool::http1_pool(asio::any_io_executor executor, backend_config cfg, std::
 
 http1_pool::~http1_pool() { close_idle(); }
 
-std::optional<byte_stream> http1_pool::take_idle(endpoint_state& ep) {
+std::unique_ptr<backend_connection> http1_pool::take_idle(endpoint_state& ep) {
     const auto now = std::chrono::steady_clock::now();
     while (!ep.idle.empty()) {
         idle_connection candidate = std::move(ep.idle.back());
         ep.idle.pop_back();
         metrics_.idle_connections.fetch_sub(1, std::memory_order_relaxed);
-        if (now - candidate.since < cfg_.idle_timeout && still_open(candidate.stream))
-            return std::move(candidate.stream);
-        close_stream(candidate.stream);
+        auto& connection = *candidate.connection;
+        connection.mark->idle = false;
+        bool usable = now - candidate.since < cfg_.idle_timeout;
+        if (connection.watched) {
+            error_code ignored;
+            connection.stream.socket().cancel(ignored);  // the watch ends; no syscall
+            connection.watched = false;
+        } else {
+            usable = usable && still_open(connection.stream);  // a retired pool's: never watched
+        }
+        if (usable) return std::move(candidate.connection);
+        close_stream(candidate.connection->stream);
         metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
         release_slot(static_cast<std::size_t>(&ep - endpoints_.data()));
     }
-    return std::nullopt;
+    return nullptr;
+}
+
+// The event loop watches an idle connection: a backend's close, a reset or
+// bytes nobody asked for, and it goes. The watch is a one-byte peek that Asio
+// tries at once only when the socket has signalled readiness since the last
+// read that emptied it (as nginx's `ready` flag): so a FIN that arrived right
+// after the answer is seen now, and otherwise no syscall is made.
+void http1_pool::keep_idle(std::size_t endpoint, std::unique_ptr<backend_connection> connection) {
+    auto& mark = *connection->mark;
+    mark.idle = true;
+    const auto period = mark.period = ++idle_waits_;
+    // A retired pool (drain, reload) still lends connections to the exchanges
+    // of its generation, but a pending watch would keep the worker's loop
+    // alive after the last of them: its connections are checked when taken.
+    if (!retired_) {
+        connection->watched = true;
+        connection->stream.socket().async_receive(
+            asio::buffer(connection->peeked, 1), asio::socket_base::message_peek,
+            [pool = weak_from_this(), endpoint, mark = connection->mark, period](const error_code& ec, std::size_t) {
+                if (ec == asio::error::operation_aborted || !mark->idle || mark->period != period) return;  // taken
+                if (auto alive = pool.lock()) alive->idle_connection_readable(endpoint, mark.get());
+            });
+    }
+    endpoints_[endpoint].idle.push_back({std::move(connection), std::chrono::steady_clock::now()});
+    metrics_.idle_connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void http1_pool::idle_connection_readable(std::size_t endpoint, const backend_connection::idle_mark* mark) {
+    auto& idle = endpoints_[endpoint].idle;
+    auto it = std::find_if(idle.begin(), idle.end(),
+                           [mark](const idle_connection& c) { return c.connection->mark.get() == mark; });
+    if (it == idle.end()) return;
+    close_stream(it->connection->stream);
+    idle.erase(it);
+    metrics_.idle_connections.fetch_sub(1, std::memory_order_relaxed);
+    metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    release_slot(endpoint);
 }
 
 bool http1_pool::take_slot(std::size_t endpoint) {
@@ -152,12 +191,12 @@ void http1_pool::shed_idle() {
         if (slots.open(i) >= slots.limit()) close_idle_of(endpoints_[i]);
 }
 
-acquire_result http1_pool::lend(std::size_t endpoint, byte_stream&& stream, bool reused) {
+acquire_result http1_pool::lend(std::size_t endpoint, std::unique_ptr<backend_connection> connection, bool reused) {
     acquire_result r;
+    connection->stream.expires_never();
     r.connection.pool_ = shared_from_this();
     r.connection.endpoint_ = endpoint;
-    r.connection.stream_.emplace(std::move(stream));
-    r.connection.stream_->expires_never();
+    r.connection.connection_ = std::move(connection);
     r.connection.reused_ = reused;
     r.endpoint = endpoint;
     if (reused) ++reuses_;
@@ -173,9 +212,9 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid, cancel_sc
             const std::size_t idx = (next_endpoint_ + i) % n;
             auto& ep = endpoints_[idx];
             if (!choice.preferred(idx)) continue;
-            if (auto stream = take_idle(ep)) {
+            if (auto connection = take_idle(ep)) {
                 next_endpoint_ = idx + 1;
-                co_return lend(idx, std::move(*stream), true);
+                co_return lend(idx, std::move(connection), true);
             }
             if (take_slot(idx)) {
                 next_endpoint_ = idx + 1;
@@ -184,12 +223,12 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid, cancel_sc
         }
         // An idle connection to the avoided endpoint still answered lately.
         if (avoid < n && choice.last_resort(avoid))
-            if (auto stream = take_idle(endpoints_[avoid])) co_return lend(avoid, std::move(*stream), true);
+            if (auto connection = take_idle(endpoints_[avoid])) co_return lend(avoid, std::move(connection), true);
     }
 
     if (cancel && cancel->cancelled()) co_return acquire_result{{}, acquire_error::cancelled, {}};
     asio::steady_timer timer(executor_, cfg_.queue_timeout);
-    waiter w{&timer, false, 0, std::nullopt};
+    waiter w{&timer, false, 0, nullptr};
     auto position = waiters_.insert(waiters_.end(), &w);
     wait_for_slot();
     if (!w.granted) {
@@ -202,7 +241,7 @@ asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid, cancel_sc
         const bool cancelled = cancel && cancel->cancelled();
         co_return acquire_result{{}, cancelled ? acquire_error::cancelled : acquire_error::queue_timeout, {}};
     }
-    if (w.connection) co_return lend(w.endpoint, std::move(*w.connection), true);
+    if (w.connection) co_return lend(w.endpoint, std::move(w.connection), true);
     co_return co_await connect(w.endpoint);  // the slot was handed over already counted
 }
 
@@ -211,23 +250,21 @@ asio::awaitable<acquire_result> http1_pool::connect(std::size_t idx) {
     auto connected = co_await connect_to_backend(executor_, cfg_, tls_, endpoints_[idx].address);
     if (connected.ec) {
         metrics_.connect_failures.fetch_add(1, std::memory_order_relaxed);
-        std::optional<byte_stream> none;
+        std::unique_ptr<backend_connection> none;
         give_back(idx, none, false);
         const auto kind = connected.timed_out() ? acquire_error::connect_timeout : acquire_error::connect_failed;
         co_return acquire_result{{}, kind, connected.ec, idx};
     }
     ++connects_;
     metrics_.open_connections.fetch_add(1, std::memory_order_relaxed);
-    co_return lend(idx, std::move(*connected.stream), false);
+    co_return lend(idx, std::make_unique<backend_connection>(std::move(*connected.stream)), false);
 }
 
-void http1_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& stream,
-                             bool reusable) {
-    auto& ep = endpoints_[endpoint];
+void http1_pool::give_back(std::size_t endpoint, std::unique_ptr<backend_connection>& connection, bool reusable) {
     // Kept idle only while no other worker waits for this slot.
-    const bool keep = reusable && stream.has_value() && (!waiters_.empty() || !shared_->slots->someone_waits());
-    if (!keep && stream) {
-        close_stream(*stream);
+    const bool keep = reusable && connection && (!waiters_.empty() || !shared_->slots->someone_waits());
+    if (!keep && connection) {
+        close_stream(connection->stream);
         metrics_.open_connections.fetch_sub(1, std::memory_order_relaxed);
     }
     if (!waiters_.empty()) {
@@ -235,16 +272,14 @@ void http1_pool::give_back(std::size_t endpoint, std::optional<byte_stream>& str
         waiters_.pop_front();
         w->granted = true;
         w->endpoint = endpoint;
-        if (keep) w->connection.emplace(std::move(*stream));
+        if (keep) w->connection = std::move(connection);
         w->timer->cancel();
         return;  // the slot moves to the waiter, so `open` stays as it is
     }
-    if (keep) {
-        ep.idle.push_back({std::move(*stream), std::chrono::steady_clock::now()});
-        metrics_.idle_connections.fetch_add(1, std::memory_order_relaxed);
-    } else {
+    if (keep)
+        keep_idle(endpoint, std::move(connection));
+    else
         release_slot(endpoint);
-    }
 }
 
 void http1_pool::close_idle_of(endpoint_state& ep) {
@@ -255,12 +290,13 @@ void http1_pool::close_idle_of(endpoint_state& ep) {
     metrics_.idle_connections.fetch_sub(n, std::memory_order_relaxed);
     metrics_.open_connections.fetch_sub(n, std::memory_order_relaxed);
     for (auto& c : idle) {
-        close_stream(c.stream);
+        close_stream(c.connection->stream);
         release_slot(idx);
     }
 }
 
 void http1_pool::close_idle() {
+    retired_ = true;
     for (auto& ep : endpoints_) close_idle_of(ep);
 }
 
