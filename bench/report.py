@@ -23,7 +23,7 @@ VARIANT_KEYS = {
     "latency": ["size", "backend_ms"],
     "memory": ["items", "answer"],
     "idle": ["connections"],
-    "callgrind": ["size", "backend"],
+    "callgrind": ["kind", "size", "backend"],
 }
 PEER_NAME = {"nginx": "nginx (+Lua)", "batchgate": "batchgate"}
 
@@ -155,6 +155,19 @@ w("|---|---|---|---|---|---|")
 for text, bg, pe, r, target, met in goals:
     w(f"| {text} | {bg} | {pe} | {r} | {target} | {'yes' if met else 'no' if met is not None else 'not run'} |")
 w("")
+cg = [(k, stat("callgrind", "batchgate", "ir_per_item", kind=k), stat("callgrind", "nginx", "ir_per_item", kind=k))
+      for k in ("batch", "pass")]
+if any(b.median for _, b, _ in cg):
+    w("Instructions under callgrind (no goal; the machine-independent view of the CPU figures):")
+    w("")
+    w("| figure | batchgate | peer | ratio |")
+    w("|---|---|---|---|")
+    for k, b, p in cg:
+        r = b.median / p.median if b.median and p.median else None
+        w(f"| {'instructions per item, 100-item batches' if k == 'batch' else 'instructions per pass-through request'} "
+          f"| {fmt(b.median, 0)} | {fmt(p.median, 0) if p.median else notes('callgrind', 'nginx', kind=k) or '–'} "
+          f"| {fmt(r, 2) + '×' if r else '–'} |")
+    w("")
 w("Notes: the peer cannot multiplex to a backend (nginx upstreams are HTTP/1.1 only), so its h2c-backend "
   "goals compare batchgate → h2c backend with the peer → HTTP/1.1 backend (keepalive 64). "
   "Latency runs both proxies with 128 items in flight per batch (`max_parallel: 128`, "
@@ -171,8 +184,8 @@ w("")
 for k, label in (("nproc", "nproc"), ("cpu_model", "CPU"), ("kernel", "kernel"), ("memory", "memory"),
                  ("nginx", "nginx"), ("lua_nginx", "libnginx-mod-http-lua"), ("wrk", "wrk"),
                  ("h2load", "h2load"), ("valgrind", "valgrind"),
-                 ("batchgate_commit_subject", "batchgate commit (branch bench)"),
-                 ("proxy_code_commit", "last commit touching proxy/"),
+                 ("batchgate_commit", "HEAD of the worktree measured (branch bench)"),
+                 ("proxy_code_commit", "last commit touching proxy/ (the code measured)"),
                  ("proxy_code_dirty", "proxy/ had uncommitted changes"),
                  ("loadavg_start", "load average at start"), ("loadavg_end", "load average at end"),
                  ("ulimit_nofile", "ulimit -n")):
@@ -278,12 +291,14 @@ table("Memory: idle client connections", "idle", [
     "A fresh proxy; N HTTP/1.1 connections, each after one completed `GET /users/1` pass-through "
     "(so it sits in its idle keep-alive state); (VmRSS after − VmRSS before) / N.")
 table("Instructions per item (callgrind)", "callgrind", [
-    proxy_col, ("Ir per item", col_metric("ir_per_item", 0)),
-    ("N1 / N2 batches", lambda p, v, g: f"{g[0].get('n1', '–')} / {g[0].get('n2', '–')}"),
+    proxy_col, ("load", lambda p, v, g: "100-item batches" if v.get("kind", "batch") == "batch" else "pass-through GET"),
+    ("Ir per item (per request)", col_metric("ir_per_item", 0)),
+    ("N1 / N2", lambda p, v, g: f"{g[0].get('n1', '–')} / {g[0].get('n2', '–')}"),
     ("note", lambda p, v, g: g[0].get("note", ""))],
     "`valgrind --tool=callgrind` on the proxy (nginx with `master_process off`), sequential 100-item "
     "batches of `GET /ex/items/i` to example_backend over HTTP/1.1: (Ir(N2) − Ir(N1)) / ((N2 − N1) × 100), "
-    "which cancels start-up and shutdown. nginx's figure includes LuaJIT.")
+    "which cancels start-up and shutdown; the same for N sequential pass-through `GET /ex/items/1` on one "
+    "keep-alive connection. A fresh proxy under valgrind per N. nginx's batch figure includes LuaJIT.")
 
 # ---------------------------------------------------------------------------
 # plots
@@ -356,7 +371,7 @@ def plots():
         script += [f'set output "{os.path.join(RESULTS, "memory.png")}"', "set multiplot layout 1,2",
                    "set style data histograms", "set style histogram clustered gap 1",
                    "set style fill solid 0.8 border -1", "set boxwidth 0.9", "set xrange [*:*]",
-                   'set xlabel "one batch"', 'set ylabel "peak RSS (VmHWM) MiB"', 'set title "big batches (0 = not run)"']
+                   'set xlabel "one batch"', "set key top left", 'set ylabel "peak RSS (VmHWM) MiB"', 'set title "big batches (0 = not run)"']
         if rows:
             d = data("mem", rows)
             script.append(f'plot "{d}" using 2:xtic(1) title "batchgate", "" using 3 title "nginx+Lua"')
