@@ -256,7 +256,8 @@ table("Pass-through", "pass", [
     "`GET /users/1` through the proxy to the nginx backend. HTTP/1.1 clients: `wrk -t1 -c32`; "
     "h2c clients: `h2load -c32 -m10` (prior knowledge; nginx on a `listen … http2` cleartext port). "
     "nginx: `upstream { keepalive 64; }`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`. "
-    "batchgate adds `Via`, `Forwarded`, `X-Forwarded-For/-Proto` to each request, nginx adds nothing. "
+    "batchgate adds `Via`, `Forwarded`, `X-Forwarded-For/-Proto` to each request; nginx is configured "
+    "to add the same four (`proxy_set_header`, also on the aggregator's subrequests). "
     "The h2c-backend rows are batchgate alone (nginx cannot speak HTTP/2 to a backend).")
 table("Batches", "batch", [
     proxy_col, ("backend", lambda p, v, g: v["backend"]), ("items", lambda p, v, g: str(v["size"])),
