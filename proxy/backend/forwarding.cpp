@@ -103,10 +103,12 @@ void build_forwarded_request_headers(const http::fields& in, http::fields& out, 
 }
 
 void append_forwarded_request_headers(const http::fields& in, std::string& head, const client_info& client,
-                                      std::string_view host) {
-    forward_request_headers(in, client, host, [&head](std::string_view name, std::string_view value) {
+                                      std::string_view host, std::string_view request_id) {
+    forward_request_headers(in, client, host, [&](std::string_view name, std::string_view value) {
+        if (!request_id.empty() && iequals(name, "x-request-id")) return;  // ours replaces it
         head.append(name).append(": ").append(value).append("\r\n");
     });
+    if (!request_id.empty()) head.append("X-Request-Id: ").append(request_id).append("\r\n");
 }
 
 void build_forwarded_response_headers(const http::fields& in, http::fields& out) {

@@ -35,6 +35,9 @@ class client_info {
 public:
     client_info() : client_info(boost::asio::ip::address_v4::any(), false, false) {}
     client_info(const boost::asio::ip::address& address, bool tls, bool trusted);
+    // The same client with trust decided anew (per request: a reload may
+    // change trusted_proxies), reusing the texts instead of formatting them.
+    client_info(const client_info& same_client, bool trusted) : client_info(same_client) { trusted_ = trusted; }
 
     const boost::asio::ip::address& address() const { return address_; }
     bool tls() const { return tls_; }
@@ -58,9 +61,10 @@ void build_forwarded_request_headers(const http::fields& in, http::fields& out,
                                      const client_info& client, std::string_view host);
 // The same headers appended to a serialized HTTP/1.1 head as "Name: value"
 // lines. The values are as safe as `in`'s, `client`'s and `host`: checked
-// where they entered (the batch parser, the frontends, the config).
+// where they entered (the batch parser, the frontends, the config). A
+// non-empty `request_id` is sent as X-Request-Id in place of `in`'s.
 void append_forwarded_request_headers(const http::fields& in, std::string& head, const client_info& client,
-                                      std::string_view host);
+                                      std::string_view host, std::string_view request_id = {});
 
 // Copies end-to-end response headers (no hop-by-hop, no Content-Length:
 // framing is re-decided by whoever writes the response) and appends Via.

@@ -44,7 +44,13 @@ asio::awaitable<exchange_outcome> http1_exchange_once(http1_pool& pool, const it
         out.error = exchange_error::cancelled;
         co_return out;
     }
-    auto got = co_await pool.acquire(avoid, &scope);
+    acquire_result got;
+    if (auto idle = pool.try_acquire_idle(avoid)) {
+        got = std::move(*idle);  // the usual case: no coroutine frame for acquire()
+    } else {
+        auto acquired = co_await pool.acquire(avoid, &scope);
+        got = std::move(acquired);
+    }
     out.endpoint = got.endpoint;
     switch (got.error) {
         case acquire_error::none:

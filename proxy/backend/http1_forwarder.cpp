@@ -15,9 +15,9 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/asio/write.hpp>
 
+#include <array>
 #include <charconv>
 #include <optional>
 
@@ -87,7 +87,13 @@ private:
         std::size_t avoid = no_endpoint;  // a retry goes elsewhere when the backend has another endpoint
         const auto started = std::chrono::steady_clock::now();
         for (;;) {
-            auto got = co_await pool_->acquire(avoid);
+            acquire_result got;
+            if (auto idle = pool_->try_acquire_idle(avoid)) {
+                got = std::move(*idle);  // the usual case: no coroutine frame for acquire()
+            } else {
+                auto acquired = co_await pool_->acquire(avoid);
+                got = std::move(acquired);
+            }
             avoid = endpoint_ = got.endpoint;
             if (got.error != acquire_error::none) {
                 const attempt_event event = got.error == acquire_error::queue_timeout ? attempt_event::queue_timeout
@@ -192,29 +198,36 @@ private:
     };
 
     // The request head and its body, pulled from the client side chunk by
-    // chunk (one buffer, whatever the body's size).
+    // chunk (one buffer, whatever the body's size). The head is serialized by
+    // hand into the connection's own string and goes out with the first body
+    // bytes in one write; a body of unknown length is sent chunked. (Beast's
+    // serializer cost more than the rest of the exchange: its buffer-sequence
+    // iterators ran on every byte range of every write.) Method, target and
+    // values were checked where they entered: the client's parser, the route's
+    // rewrite, request_id_for.
     asio::awaitable<send_status> send_request() {
         send_status status;
-        http::request<http::buffer_body> out;
-        out.method_string(req_.method_text);
-        out.target(match_.target);
-        out.version(11);
-        build_forwarded_request_headers(*req_.headers, out, scope_.client, conn_.host_header());
-        // The client's id only when sane (request_id_for), else the generated one.
-        if (!scope_.request_id.empty()) out.set("X-Request-Id", scope_.request_id);
+        auto& head = conn_.request_head();
+        head.clear();
+        head.append(req_.method_text).append(" ").append(match_.target).append(" HTTP/1.1\r\n");
+        append_forwarded_request_headers(*req_.headers, head, scope_.client, conn_.host_header(), scope_.request_id);
         const bool body_follows = req_.has_body && !body_.done();
-        if (req_.content_length && (*req_.content_length > 0 || body_follows))
-            out.content_length(*req_.content_length);
-        else if (body_follows)
-            out.chunked(true);
-        http::request_serializer<http::buffer_body> serializer{out};
+        bool chunked = false;
+        if (req_.content_length && (*req_.content_length > 0 || body_follows)) {
+            head.append("Content-Length: ").append(std::to_string(*req_.content_length)).append("\r\n");
+        } else if (body_follows) {
+            head.append("Transfer-Encoding: chunked\r\n");
+            chunked = true;
+        }
+        head.append("\r\n");
+
         const std::span<char> chunk = scope_.relay_buffer;
         auto& backend_stream = conn_.stream();
-        do {
-            out.body().data = nullptr;
-            out.body().size = 0;
-            out.body().more = false;
-            if (!body_.done()) {
+        bool head_sent = false;
+        bool body_done = body_.done();
+        while (!head_sent || !body_done) {
+            std::size_t got_bytes = 0;
+            if (!body_done) {
                 auto got = co_await body_.read(chunk);
                 if (got.error != body_error::none) {
                     status.client_error = got.error;
@@ -222,18 +235,36 @@ private:
                     co_return status;
                 }
                 summary_.request_bytes += got.bytes;
-                out.body().data = got.bytes ? chunk.data() : nullptr;
-                out.body().size = got.bytes;
-                out.body().more = !got.done;
+                got_bytes = got.bytes;
+                body_done = got.done;
             }
+            // head? chunk-size line? bytes, chunk end? last chunk?
+            std::array<char, 20> size_line{};
+            std::size_t size_line_length = 0;
+            if (chunked && got_bytes != 0) {
+                auto r = std::to_chars(size_line.data(), size_line.data() + size_line.size() - 2, got_bytes, 16);
+                *r.ptr++ = '\r';
+                *r.ptr++ = '\n';
+                size_line_length = static_cast<std::size_t>(r.ptr - size_line.data());
+            }
+            static constexpr std::string_view chunk_end = "\r\n";
+            static constexpr std::string_view last_chunk = "0\r\n\r\n";
+            const std::array<asio::const_buffer, 5> wire{
+                head_sent ? asio::const_buffer() : asio::buffer(head),
+                asio::buffer(size_line.data(), size_line_length),
+                asio::buffer(chunk.data(), got_bytes),
+                asio::buffer(chunk_end.data(), size_line_length != 0 ? chunk_end.size() : 0),
+                asio::buffer(last_chunk.data(), chunked && body_done ? last_chunk.size() : 0),
+            };
+            head_sent = true;
+            if (asio::buffer_size(wire) == 0) continue;  // an empty read: nothing to say yet
             backend_stream.expires_after(pool_->config().timeout);
-            auto [ec, n] = co_await http::async_write(backend_stream, serializer, use_tuple);
-            if (ec == http::error::need_buffer) ec = {};
+            auto [ec, n] = co_await asio::async_write(backend_stream, wire, use_tuple);
             if (ec) {
                 status.ec = ec;
                 co_return status;
             }
-        } while (!serializer.is_done());
+        }
         co_return status;
     }
 

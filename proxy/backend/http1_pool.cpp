@@ -203,6 +203,23 @@ acquire_result http1_pool::lend(std::size_t endpoint, std::unique_ptr<backend_co
     return r;
 }
 
+std::optional<acquire_result> http1_pool::try_acquire_idle(std::size_t avoid) {
+    if (!waiters_.empty()) return std::nullopt;
+    const std::size_t n = endpoints_.size();
+    const endpoint_choice choice(*shared_->health, avoid, std::chrono::steady_clock::now());
+    // The first endpoint acquire() would pick: lend its idle connection, or
+    // leave the rest (a connect, a later endpoint) to acquire().
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t idx = (next_endpoint_ + i) % n;
+        if (!choice.preferred(idx)) continue;
+        auto connection = take_idle(endpoints_[idx]);
+        if (!connection) return std::nullopt;
+        next_endpoint_ = idx + 1;
+        return lend(idx, std::move(connection), true);
+    }
+    return std::nullopt;
+}
+
 asio::awaitable<acquire_result> http1_pool::acquire(std::size_t avoid, cancel_scope* cancel) {
     auto self = shared_from_this();  // the pool outlives a reload while we wait
     const std::size_t n = endpoints_.size();

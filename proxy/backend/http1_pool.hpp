@@ -135,6 +135,10 @@ public:
     // A wait in the queue ends at once when `cancel` (the batch's scope,
     // on this thread) is cancelled.
     asio::awaitable<acquire_result> acquire(std::size_t avoid = no_endpoint, cancel_scope* cancel = nullptr);
+    // What acquire() would lend at once from the idle connections, without
+    // its coroutine frame; nullopt when acquire() has more to do (connect,
+    // queue, or the avoided endpoint's last resort).
+    std::optional<acquire_result> try_acquire_idle(std::size_t avoid = no_endpoint);
 
     const backend_config& config() const { return cfg_; }
     retry_budget& budget() const { return *shared_->budget; }

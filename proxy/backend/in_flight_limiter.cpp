@@ -41,6 +41,12 @@ void in_flight_limiter::wake(std::vector<std::shared_ptr<waiter>>& granted) {
     }
 }
 
+std::optional<limiter_wait> in_flight_limiter::try_acquire(cancel_scope* cancel) {
+    if (cancel && cancel->cancelled()) return limiter_wait::cancelled;
+    if (queued_.load() == 0 && try_take()) return limiter_wait::granted;
+    return std::nullopt;
+}
+
 asio::awaitable<limiter_wait> in_flight_limiter::acquire(std::chrono::steady_clock::duration timeout,
                                                          cancel_scope* cancel) {
     if (cancel && cancel->cancelled()) co_return limiter_wait::cancelled;

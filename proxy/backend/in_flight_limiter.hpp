@@ -24,6 +24,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace batchgate {
@@ -44,6 +45,10 @@ public:
     // ends the wait at once.
     boost::asio::awaitable<limiter_wait> acquire(std::chrono::steady_clock::duration timeout,
                                                  cancel_scope* cancel = nullptr);
+    // acquire() without the wait, for callers that need no coroutine frame
+    // when a slot is free: granted (nobody queues and a slot was free) or
+    // cancelled; nullopt means call acquire().
+    std::optional<limiter_wait> try_acquire(cancel_scope* cancel = nullptr);
     void release();
     // A reload's new max_in_flight / max_queue. Slots already taken stay
     // taken: after a lower limit, new callers wait until enough are back.

@@ -416,7 +416,7 @@ private:
 
     void object(role r) {
         ++i_;  // {
-        std::unordered_set<std::string> keys;
+        seen_keys keys;
         for (;;) {
             skip_ws();
             if (done()) return;
@@ -425,7 +425,8 @@ private:
                 return;
             }
             const std::size_t key_offset = i_;
-            std::string key = read_string();
+            std::string decoded;
+            const std::string_view key = read_key(decoded);
             skip_ws();
             ++i_;  // :
             skip_ws();
@@ -439,10 +440,9 @@ private:
             } else {
                 value(role::other);
             }
-            if (!keys.insert(std::move(key)).second && !out_.duplicate_key_offset) {
+            if (!keys.insert(key) && !out_.duplicate_key_offset) {
                 out_.duplicate_key_offset = key_offset;
-                i_ = key_offset;
-                out_.duplicate_key = read_string();
+                out_.duplicate_key = std::string(key);
                 return;
             }
             skip_ws();
@@ -450,6 +450,31 @@ private:
             if (s_[i_] == ',') ++i_;
         }
     }
+
+    // The keys of one object so far. Batch objects have a handful of keys, so
+    // the first few are compared in place (no allocation per request object);
+    // a larger object (a request body can be anything) moves to a hash set so
+    // that a hostile body with many keys stays linear.
+    class seen_keys {
+    public:
+        bool insert(std::string_view key) {
+            if (!many_.empty()) return many_.insert(std::string(key)).second;
+            for (std::size_t k = 0; k < count_; ++k) {
+                if (few_[k] == key) return false;
+            }
+            if (count_ < few_.size()) {
+                few_[count_++] = std::string(key);
+                return true;
+            }
+            for (auto& k : few_) many_.insert(std::move(k));
+            return many_.insert(std::string(key)).second;
+        }
+
+    private:
+        std::array<std::string, 8> few_;
+        std::size_t count_ = 0;
+        std::unordered_set<std::string> many_;
+    };
 
     void array(role r) {
         ++i_;  // [
@@ -504,6 +529,21 @@ private:
             out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
             out += static_cast<char>(0x80 | (cp & 0x3f));
         }
+    }
+
+    // A key as the DOM sees it, so that "a" and "\u0061" are the same key: the
+    // text itself when it holds no escape (the usual case), else decoded into
+    // storage.
+    std::string_view read_key(std::string& storage) {
+        const std::size_t begin = i_ + 1;
+        std::size_t end = begin;
+        while (end < s_.size() && s_[end] != '"' && s_[end] != '\\') ++end;
+        if (end < s_.size() && s_[end] == '"') {
+            i_ = end + 1;
+            return s_.substr(begin, end - begin);
+        }
+        storage = read_string();
+        return storage;
     }
 
     // Decoded, so that "a" and "\u0061" are the same key, as in the DOM.
@@ -584,7 +624,10 @@ public:
         : text_(text), limits_(limits) {}
 
     parse_failure read(batch_draft& draft) {
-        json::value root;
+        // Filled by move construction, so root keeps the arena's storage: an
+        // assignment into a default-storage value would deep-copy the whole
+        // batch onto the heap.
+        std::optional<json::value> root;
         if (auto e = parse(root)) return e;
 
         json_layout_walker(text_, layout_).run();
@@ -594,8 +637,8 @@ public:
             return make_error(400, "duplicate key " + quoted(layout_.duplicate_key), line, column);
         }
 
-        if (!root.is_object()) return make_error(400, "the batch must be a JSON object with a \"requests\" array");
-        const json::object& top = root.get_object();
+        if (!root->is_object()) return make_error(400, "the batch must be a JSON object with a \"requests\" array");
+        const json::object& top = root->get_object();
         for (const auto& kv : top) {
             if (kv.key() != "requests" && kv.key() != "headers") {
                 return make_error(400, "unknown top-level key " + quoted(kv.key()));
@@ -618,7 +661,7 @@ public:
     }
 
 private:
-    parse_failure parse(json::value& root) {
+    parse_failure parse(std::optional<json::value>& root) {
         json::parse_options options;
         options.max_depth = limits_.max_json_depth;
         json::parser parser(json::storage_ptr(), options);
@@ -635,7 +678,7 @@ private:
         }
         // write(data, size, ec) parses a complete text, so release() has a value to give (no throw);
         // the value lives in arena_, as long as this reader.
-        root = parser.release();
+        root.emplace(parser.release());
         return std::nullopt;
     }
 

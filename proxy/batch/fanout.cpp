@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <charconv>
 #include <deque>
+#include <iterator>
 #include <unordered_map>
 
 namespace batchgate {
@@ -167,6 +168,14 @@ public:
 
 private:
     void index_dependencies() {
+        // Most batches have no dependsOn at all: then every item is ready and
+        // the index by id (two allocations per item) is not needed.
+        const bool any_dependency =
+            std::any_of(items_.begin(), items_.end(), [](const auto& item) { return !item.depends_on.empty(); });
+        if (!any_dependency) {
+            for (std::size_t i = 0; i < items_.size(); ++i) ready_.push_back(i);
+            return;
+        }
         std::unordered_map<std::string_view, std::vector<std::size_t>> by_id;
         for (std::size_t i = 0; i < items_.size(); ++i) by_id[items_[i].id].push_back(i);
         for (std::size_t i = 0; i < items_.size(); ++i) {
@@ -279,7 +288,13 @@ private:
         if (in_.connection_items) {
             const auto until_deadline = in_.deadline - clock::now();
             if (until_deadline <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
-            const auto got = co_await in_.connection_items->acquire(until_deadline, &scope_);
+            limiter_wait got = limiter_wait::granted;
+            if (const auto now = in_.connection_items->try_acquire(&scope_)) {
+                got = *now;  // no wait, no coroutine frame
+            } else {
+                const auto waited = co_await in_.connection_items->acquire(until_deadline, &scope_);
+                got = waited;
+            }
             if (got != limiter_wait::granted) co_return cancelled(i);
             connection_slot.emplace(*in_.connection_items);
         }
@@ -295,7 +310,13 @@ private:
 
         auto wait = std::min<clock::duration>(backend.queue_timeout, in_.deadline - clock::now());
         if (wait <= clock::duration::zero() || scope_.cancelled()) co_return cancelled(i);
-        const auto waited = co_await limiter.acquire(wait, &scope_);
+        limiter_wait waited = limiter_wait::granted;
+        if (const auto now = limiter.try_acquire(&scope_)) {
+            waited = *now;  // no wait, no coroutine frame
+        } else {
+            const auto queued = co_await limiter.acquire(wait, &scope_);
+            waited = queued;
+        }
         if (waited != limiter_wait::granted) {
             if (waited == limiter_wait::cancelled || clock::now() >= in_.deadline) co_return cancelled(i);
             metrics.overloaded.fetch_add(1, std::memory_order_relaxed);
@@ -420,6 +441,7 @@ private:
         r.href = items_[i].href;
         r.id = items_[i].id;
         r.status = status;
+        r.headers.reserve(static_cast<std::size_t>(std::distance(response.begin(), response.end())));
         for (const auto& f : response) {
             auto name = f.name_string();
             if (is_hop_by_hop(name) || beast::iequals(name, "content-length")) continue;

@@ -11,7 +11,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <array>
 #include <cerrno>
+#include <charconv>
+#include <string_view>
 #include <sys/socket.h>
 
 namespace batchgate {
@@ -112,52 +115,83 @@ bool http1_response_sink::written(boost::system::error_code ec) {
     return false;
 }
 
-bool http1_response_sink::decide_keep_alive(http::fields&, bool framed) {
+bool http1_response_sink::decide_keep_alive(bool framed) {
     // An unread request body cannot be told apart from the next request; a
     // drain that began meanwhile ends the connection after this answer.
     keep_alive_ = keep_alive_ && framed && body_.done() && !*draining_;
     return keep_alive_;
 }
 
+// The head is serialized by hand and written with the first body bytes (one
+// write, not two), the body framed here: Beast's serializer cost more than
+// the rest of a pass-through exchange. The values come from a parsed backend
+// answer (Beast's parser refuses CR and LF in them) and from
+// build_forwarded_response_headers.
 asio::awaitable<bool> http1_response_sink::send_head(response_head head) {
-    out_.emplace();
-    auto& out = *out_;
-    out.result(head.status);
-    if (!head.reason.empty()) out.reason(head.reason);
-    out.version(version_ >= 11 ? 11 : 10);
-    copy_fields(head.headers, out);
+    const bool http11 = version_ >= 11;
+    head_.clear();
+    head_.append(http11 ? "HTTP/1.1 " : "HTTP/1.0 ");
+    std::array<char, 10> status{};
+    const auto printed = std::to_chars(status.data(), status.data() + status.size(), head.status);
+    head_.append(status.data(), printed.ptr).append(" ");
+    head_.append(head.reason.empty() ? std::string_view(http::obsolete_reason(static_cast<http::status>(head.status)))
+                                     : head.reason);
+    head_.append("\r\n");
+    for (const auto& f : head.headers) head_.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
     bool framed = true;
-    if (head.no_body) {
+    chunked_ = false;
+    if (head.content_length) {
         // HEAD and 304 keep the backend's Content-Length: it describes the representation.
-        if (head.content_length) out.set(http::field::content_length, std::to_string(*head.content_length));
-    } else if (head.content_length) {
-        out.content_length(*head.content_length);
-    } else if (version_ >= 11) {
-        out.chunked(true);
+        head_.append("Content-Length: ").append(std::to_string(*head.content_length)).append("\r\n");
+    } else if (head.no_body) {
+    } else if (http11) {
+        head_.append("Transfer-Encoding: chunked\r\n");
+        chunked_ = true;
     } else {
         framed = false;  // HTTP/1.0 client: the body ends when we close
     }
-    out.keep_alive(decide_keep_alive(out, framed));
+    const bool keep_alive = decide_keep_alive(framed);
+    if (http11 && !keep_alive) head_.append("Connection: close\r\n");
+    if (!http11 && keep_alive) head_.append("Connection: keep-alive\r\n");
+    head_.append("\r\n");
     status_ = head.status;
-    serializer_.emplace(out);
-    if (!head.no_body) co_return true;  // the head goes out with the first body bytes: one write, not two
+    head_written_ = false;
+    finished_ = false;
+    if (!head.no_body) co_return true;  // the head goes out with the first body bytes
+    finished_ = true;
+    head_written_ = true;
     client_.expires_after(send_timeout_);
-    auto [ec, n] = co_await http::async_write_header(client_, *serializer_, use_tuple);
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(head_), use_tuple);
     co_return written(ec);
 }
 
 asio::awaitable<bool> http1_response_sink::send_data(std::span<const char> bytes, bool last) {
-    if (!serializer_ || !complete_) co_return false;
-    if (serializer_->is_done()) co_return true;
-    if (bytes.empty() && !last && serializer_->is_header_done()) co_return true;
-    auto& body = out_->body();
-    body.data = bytes.empty() ? nullptr : const_cast<char*>(bytes.data());
-    body.size = bytes.size();
-    body.more = !last;
-    client_.expires_after(send_timeout_);
-    auto [ec, n] = co_await http::async_write(client_, *serializer_, use_tuple);
-    if (ec == http::error::need_buffer) ec = {};
+    if (status_ == 0 || !complete_) co_return false;
+    if (finished_) co_return true;
+    if (bytes.empty() && !last && head_written_) co_return true;
+    std::array<char, 20> size_line{};
+    std::size_t size_line_length = 0;
+    if (chunked_ && !bytes.empty()) {
+        auto r = std::to_chars(size_line.data(), size_line.data() + size_line.size() - 2, bytes.size(), 16);
+        *r.ptr++ = '\r';
+        *r.ptr++ = '\n';
+        size_line_length = static_cast<std::size_t>(r.ptr - size_line.data());
+    }
+    static constexpr std::string_view chunk_end = "\r\n";
+    static constexpr std::string_view last_chunk = "0\r\n\r\n";
+    const std::array<asio::const_buffer, 5> wire{
+        head_written_ ? asio::const_buffer() : asio::buffer(head_),
+        asio::buffer(size_line.data(), size_line_length),
+        asio::buffer(bytes.data(), bytes.size()),
+        asio::buffer(chunk_end.data(), size_line_length != 0 ? chunk_end.size() : 0),
+        asio::buffer(last_chunk.data(), chunked_ && last ? last_chunk.size() : 0),
+    };
+    head_written_ = true;
+    finished_ = last;
     bytes_ += bytes.size();
+    if (asio::buffer_size(wire) == 0) co_return true;
+    client_.expires_after(send_timeout_);
+    auto [ec, n] = co_await asio::async_write(client_, wire, use_tuple);
     co_return written(ec);
 }
 
@@ -166,7 +200,7 @@ asio::awaitable<bool> http1_response_sink::send_answer(response_head head, std::
     copy_fields(head.headers, res);
     res.body() = std::move(body);
     res.prepare_payload();
-    res.keep_alive(decide_keep_alive(res, true));
+    res.keep_alive(decide_keep_alive(true));
     status_ = head.status;
     bytes_ += res.body().size();
     client_.expires_after(send_timeout_);

@@ -1,6 +1,6 @@
 // The HTTP/1.1 client side of an exchange (proxied_exchange.hpp): the
 // request body pulled through Beast's parser (Content-Length, chunked), the
-// answer written with Beast's serializer, framed as the client can take it
+// answer serialized here (status line, headers, body framing), framed as the client can take it
 // (Content-Length, chunked, or close-delimited for HTTP/1.0).
 #pragma once
 
@@ -12,9 +12,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/serializer.hpp>
 
 #include <optional>
+#include <string>
 
 namespace batchgate {
 
@@ -66,7 +66,7 @@ public:
     bool head_sent() const { return status_ != 0; }
 
 private:
-    bool decide_keep_alive(http::fields& fields, bool framed);
+    bool decide_keep_alive(bool framed);
     // After a write: false on failure, which ends the answer; a write past
     // limits.send_timeout is also counted as that limit's breach.
     bool written(boost::system::error_code ec);
@@ -81,8 +81,10 @@ private:
     bool continue_sent_ = false;
     unsigned status_ = 0;
     std::uint64_t bytes_ = 0;
-    std::optional<http::response<http::buffer_body>> out_;
-    std::optional<http::response_serializer<http::buffer_body>> serializer_;
+    std::string head_;           // the serialized head (send_head), written with the first body bytes
+    bool head_written_ = false;
+    bool chunked_ = false;       // the body is framed as chunks
+    bool finished_ = false;      // the last byte (or the no-body head) is out
 };
 
 }  // namespace batchgate

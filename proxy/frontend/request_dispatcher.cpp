@@ -15,7 +15,7 @@ request_scope open_request_scope(std::shared_ptr<routing_state> routing, const c
     // Trust is decided per request: a reload may change trusted_proxies
     // while the connection stays.
     const bool trusted = any_contains(routing->cfg->trusted_proxies, connection_client.address());
-    client_info client(connection_client.address(), connection_client.tls(), trusted);
+    client_info client(connection_client, trusted);
     return request_scope{std::move(routing), std::move(client), draining, request_id_for(client_request_id),
                          relay_buffer, connection_items};
 }

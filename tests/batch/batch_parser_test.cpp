@@ -277,6 +277,15 @@ BOOST_AUTO_TEST_CASE(json_duplicate_keys) {
     at(refused(json(R"({"requests": [{"method": "GET", "url": "/", "body": {"a": 1, "a": 2}}]})"), 400,
                "duplicate key 'a'"),
        1, 62);
+    // Past the first eight keys of an object the walker keeps them in a hash
+    // set: a duplicate is still found there, before and after the switch.
+    std::string many = R"({"requests": [{"method": "GET", "url": "/", "body": {)";
+    for (int k = 0; k < 12; ++k) many += "\"k" + std::to_string(k) + "\": " + std::to_string(k) + ", ";
+    BOOST_TEST(!json(many + R"("last": 0}}]})").error);
+    refused(json(many + R"("k1": 0}}]})"), 400, "duplicate key 'k1'");
+    refused(json(many + R"("k10": 0}}]})"), 400, "duplicate key 'k10'");
+    refused(json(R"({"requests": [{"method": "GET", "url": "/", "body": {"a": 1, "b": 2, "\u0061": 3}}]})"), 400,
+            "duplicate key 'a'");
 }
 
 // ---------------------------------------------------------------------------
