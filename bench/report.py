@@ -184,7 +184,7 @@ w("")
 for k, label in (("nproc", "nproc"), ("cpu_model", "CPU"), ("kernel", "kernel"), ("memory", "memory"),
                  ("nginx", "nginx"), ("lua_nginx", "libnginx-mod-http-lua"), ("wrk", "wrk"),
                  ("h2load", "h2load"), ("valgrind", "valgrind"),
-                 ("batchgate_commit", "HEAD of the worktree measured (branch bench)"),
+                 ("batchgate_commit", "HEAD of the checkout measured"),
                  ("proxy_code_commit", "last commit touching proxy/ (the code measured)"),
                  ("proxy_code_dirty", "proxy/ had uncommitted changes"),
                  ("loadavg_start", "load average at start"), ("loadavg_end", "load average at end"),
