@@ -163,6 +163,9 @@ private:
             if (!sent) co_return refusal{http::status::bad_request, "client went away", {}, true};
         }
         const std::span<char> chunk = scope_.relay_buffer;
+        // A declared length (at most max_body_bytes: checked above) is taken
+        // at once: growing by doubling would hold up to twice the body.
+        if (req_.content_length) body_.reserve(static_cast<std::size_t>(*req_.content_length));
         while (!body_source_.done()) {
             auto got = co_await body_source_.read(chunk);
             body_.append(chunk.data(), got.bytes);
