@@ -124,7 +124,10 @@ private:
                                           "connection lost while sending: " + sent.ec.message());
             }
 
-            conn_.stream().expires_after(backend.timeout);  // one budget for every head
+            // One budget for every head. A request sent in one write armed
+            // it already, just before (each arm costs a timer re-arm on both
+            // of Beast's timers); a streamed body's last write did not.
+            if (sent.writes > 1) conn_.stream().expires_after(backend.timeout);
             const http1_head_limits limits{static_cast<std::uint32_t>(backend.max_header_bytes), boost::none,
                                            req_.method == http::verb::head};
             const auto head = co_await read_http1_final_head(conn_.stream(), backend_buffer_, response_, limits);
@@ -193,6 +196,7 @@ private:
 
     struct send_status {
         error_code ec;  // writing to the backend failed
+        unsigned writes = 0;  // each one armed the backend timeout
         body_error client_error = body_error::none;
         std::string detail;
     };
@@ -259,6 +263,7 @@ private:
             head_sent = true;
             if (asio::buffer_size(wire) == 0) continue;  // an empty read: nothing to say yet
             backend_stream.expires_after(pool_->config().timeout);
+            ++status.writes;
             auto [ec, n] = co_await asio::async_write(backend_stream, wire, use_tuple);
             if (ec) {
                 status.ec = ec;
@@ -321,7 +326,9 @@ private:
         while (!response_->is_done()) {
             body.data = chunk.data();
             body.size = chunk.size();
-            backend_stream.expires_after(pool_->config().timeout);
+            // Bytes already read with the head need no new budget: the head's
+            // still runs, and parsing them waits for nothing.
+            if (backend_buffer_.size() == 0) backend_stream.expires_after(pool_->config().timeout);
             auto [ec, n] = co_await http::async_read(backend_stream, backend_buffer_, *response_, use_tuple);
             if (ec == http::error::need_buffer) ec = {};
             if (ec) co_return false;

@@ -6,8 +6,10 @@
 #include "proxy/backend/routing_state.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <chrono>
 #include <functional>
 #include <list>
 #include <memory>
@@ -24,7 +26,7 @@ struct session_handle {
 
 class worker {
 public:
-    worker() : context(1) {}
+    worker() : context(1), timer_floor_(context) {}
 
     asio::io_context context;
     std::shared_ptr<routing_state> routing;
@@ -47,6 +49,7 @@ public:
     // busy ones after their current response.
     void begin_drain() {
         draining = true;
+        timer_floor_.cancel();
         for (auto* h : sessions_) {
             if (h->drain)
                 h->drain();
@@ -57,8 +60,23 @@ public:
 
     std::size_t session_count() const { return sessions_.size(); }
 
+    // Keeps a timer due within timer_floor_period on this worker's queue
+    // until the drain. Asio re-programs its timerfd (a syscall) whenever a
+    // new timer becomes the earliest one, and every read and write of a
+    // request arms a deadline seconds away: that was 5 syscalls per
+    // pass-through request. Behind this one, those deadlines are never the
+    // earliest; it costs one wakeup per period. Called before the worker runs.
+    void start_timer_floor() {
+        timer_floor_.expires_after(timer_floor_period);
+        timer_floor_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec && !draining) start_timer_floor();
+        });
+    }
+    static constexpr std::chrono::milliseconds timer_floor_period{500};
+
 private:
     std::list<session_handle*> sessions_;
+    asio::steady_timer timer_floor_;  // start_timer_floor
 };
 
 }  // namespace batchgate

@@ -146,6 +146,7 @@ void server::start() {
                        report_exception);
     if (admin_) admin_->start();
     for (auto& w : workers_) {
+        w->start_timer_floor();
         threads_.emplace_back([this, ctx = &w->context] {
             ctx->run();
             std::lock_guard lock(mutex_);
