@@ -421,7 +421,7 @@ std::string_view condition_name(item_condition condition) {
 multistatus_writer::multistatus_writer(multistatus_format format, bool minimal) : format_(format), minimal_(minimal) {}
 
 std::string_view multistatus_writer::content_type() const {
-    return format_ == multistatus_format::xml ? std::string_view(R"(application/xml; charset="utf-8")")
+    return format_ == multistatus_format::xml ? std::string_view("application/xml; charset=utf-8")
                                               : std::string_view("application/json");
 }
 

@@ -50,7 +50,7 @@ public:
     // minimal: Prefer: return=minimal — omit headers and bodies, keep the rest.
     multistatus_writer(multistatus_format format, bool minimal);
 
-    std::string_view content_type() const;  // application/xml; charset="utf-8" | application/json
+    std::string_view content_type() const;  // application/xml; charset=utf-8 (unquoted: PRODUCT.md §2) | application/json
     std::string begin() const;               // XML declaration + <D:multistatus …> | {"responses":[
     std::string entry(const item_result& result);  // one entry; JSON: with the comma before it when not first
     std::string end() const;                 // </D:multistatus> | ]}

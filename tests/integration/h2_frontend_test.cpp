@@ -101,6 +101,18 @@ BOOST_AUTO_TEST_CASE(batch_over_h2c) {
     BOOST_TEST(backend.requests() == 3);
 }
 
+// The XML 207 over HTTP/2 carries the same unquoted charset as over HTTP/1.1.
+BOOST_AUTO_TEST_CASE(xml_multistatus_over_h2c_has_an_unquoted_charset) {
+    test_backend backend(scripted);
+    running_proxy proxy(proxy_config(backend.address()));
+    h2_test_client client(proxy.port());
+    auto r = client.exchange({h2_client_request{"POST", "/batch", {{"content-type", "application/json"}},
+                                                json_batch({"/users/1"})}}).at(0);
+    BOOST_TEST(r.status == 207u);
+    BOOST_TEST(r.header("content-type") == "application/xml; charset=utf-8");
+    BOOST_TEST(r.body.find("<D:multistatus") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(batch_refusals_are_problem_json) {
     test_backend backend(scripted);
     running_proxy proxy(proxy_config(backend.address()));
