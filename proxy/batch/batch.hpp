@@ -17,7 +17,7 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 struct batch_item {
     std::string id;      // the client's id, or one batchgate assigned ("1", "2", …)
     std::string method;  // as written; validated later, per item
-    std::string href;    // the target exactly as the client wrote it
+    std::string href;    // the target as the client wrote it; fan-out resolves a relative one first
     header_list headers;  // the item's own headers, as written
     std::string body;     // bytes to send (JSON values already serialized, base64 decoded)
     bool has_body = false;
@@ -28,6 +28,10 @@ struct batch_item {
 struct batch_request {
     header_list headers;  // batch-level headers ("headers" / <header>): defaults for every item
     std::vector<batch_item> items;
+    // Items answered 400 B:bad-request without being sent, by index into
+    // items, ascending (rare: kept out of batch_item so that every item does
+    // not pay for a string it almost never has).
+    std::vector<std::pair<std::size_t, std::string>> refused;
 };
 
 // A whole-batch refusal (PRODUCT.md §2.2): answered with `status` and a
@@ -54,7 +58,7 @@ enum class item_condition {
 
 // One finished resource, ready to be written as a 207 entry.
 struct item_result {
-    std::string href;  // as the client wrote it (the writer escapes it)
+    std::string href;  // the item's resolved target (the writer escapes it)
     std::string id;    // empty: no B:id element
     unsigned status = 0;  // never 1xx
     header_list headers;  // backend's end-to-end headers (hop-by-hop already removed)

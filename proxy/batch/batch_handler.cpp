@@ -2,6 +2,7 @@
 
 #include "proxy/batch/batch_parser.hpp"
 #include "proxy/batch/fanout.hpp"
+#include "proxy/batch/multipart_batch.hpp"
 #include "proxy/batch/multistatus.hpp"
 #include "proxy/core/metrics.hpp"
 #include "proxy/core/problem.hpp"
@@ -139,14 +140,19 @@ private:
                            "batch body of " + std::to_string(*length) + " bytes is over batch.max_body_bytes (" +
                                std::to_string(cfg_.batch.max_body_bytes) + ")"};
         }
-        auto type = media_type(headers_[http::field::content_type]);
-        if (type == "application/json")
-            json_ = true;
-        else if (type == "application/xml" || type == "text/xml")
-            json_ = false;
-        else
+        const auto content_type = headers_[http::field::content_type];
+        auto type = media_type(content_type);
+        if (type == "application/json") {
+            format_ = batch_format::json;
+        } else if (type == "application/xml" || type == "text/xml") {
+            format_ = batch_format::xml;
+        } else if (type == "multipart/mixed") {
+            format_ = batch_format::multipart;
+            multipart_.emplace(content_type, parse_limits());
+        } else {
             return refusal{http::status::unsupported_media_type,
-                           "batch Content-Type must be application/json, application/xml or text/xml"};
+                           "batch Content-Type must be application/json, application/xml, text/xml or multipart/mixed"};
+        }
         return std::nullopt;
     }
 
@@ -166,10 +172,20 @@ private:
         // A declared length (at most max_body_bytes: checked above) is taken
         // at once: growing by doubling would hold up to twice the body.
         if (req_.content_length) body_.reserve(static_cast<std::size_t>(*req_.content_length));
+        std::uint64_t total = 0;
         while (!body_source_.done()) {
             auto got = co_await body_source_.read(chunk);
-            body_.append(chunk.data(), got.bytes);
-            if (body_.size() > cfg_.batch.max_body_bytes) co_return too_large();
+            total += got.bytes;
+            if (total > cfg_.batch.max_body_bytes) co_return too_large();
+            if (multipart_) {
+                // Parsed as it arrives: a refused batch is answered at once.
+                if (!multipart_->feed(std::string_view(chunk.data(), got.bytes))) {
+                    summary_.request_bytes = total;
+                    co_return std::nullopt;
+                }
+            } else {
+                body_.append(chunk.data(), got.bytes);
+            }
             switch (got.error) {
             case body_error::none: break;
             case body_error::too_large: co_return too_large();
@@ -181,20 +197,33 @@ private:
                 co_return refusal{http::status::bad_request, "cannot read the batch body: " + got.detail};
             }
         }
-        summary_.request_bytes = body_.size();
+        summary_.request_bytes = total;
         co_return std::nullopt;
     }
 
-    std::optional<refusal> parse(std::optional<batch_request>& batch) {
+    batch_parse_limits parse_limits() const {
         batch_parse_limits limits;
         limits.max_items = cfg_.batch.max_items;
         limits.max_json_depth = cfg_.batch.max_json_depth;
         limits.max_xml_depth = cfg_.batch.max_xml_depth;
         limits.max_xml_attributes = cfg_.batch.max_xml_attributes;
-        auto parsed = json_ ? parse_json_batch(body_, limits) : parse_xml_batch(body_, limits);
+        limits.max_part_header_bytes = cfg_.limits.max_header_bytes;
+        return limits;
+    }
+
+    std::optional<refusal> parse(std::optional<batch_request>& batch) {
+        const auto limits = parse_limits();
+        batch_parse_result parsed;
+        switch (format_) {
+        case batch_format::json: parsed = parse_json_batch(body_, limits); break;
+        case batch_format::xml: parsed = parse_xml_batch(body_, limits); break;
+        case batch_format::multipart: parsed = multipart_->finish(); break;
+        }
+        multipart_.reset();
         if (parsed.error) {
             const auto& e = *parsed.error;
             if (e.status == 413) metrics_registry::global().limit_breached(limit_kind::batch_items);
+            if (e.status == 431) metrics_registry::global().limit_breached(limit_kind::header_bytes);
             return refusal{static_cast<http::status>(e.status), e.message, {e.line, e.column}};
         }
         batch = std::move(parsed.batch);
@@ -245,7 +274,9 @@ private:
                 for (const auto& r : results) pending += writer.entry(r);
                 co_return co_await write_piece(pending, false);
             };
-            fanout_input input{batch, *scope_.routing, scope_.client, inherited_headers(headers_, cfg_.batch, scope_.request_id),
+            const item_target_resolver targets(cfg_.batch.path, headers_[http::field::host]);
+            fanout_input input{batch, *scope_.routing, targets, scope_.client,
+                               inherited_headers(headers_, cfg_.batch, scope_.request_id),
                                std::chrono::steady_clock::now() + cfg_.batch.deadline, scope_.connection_items};
             stats = co_await run_fanout(std::move(input), cancel, std::move(sink));
         }
@@ -266,8 +297,10 @@ private:
     response_sink& sink_;
     request_scope& scope_;
     const config& cfg_;
-    bool json_ = true;
-    std::string body_;
+    enum class batch_format { json, xml, multipart };
+    batch_format format_ = batch_format::json;
+    std::string body_;                                 // JSON and XML: parsed whole
+    std::optional<multipart_batch_parser> multipart_;  // multipart: parsed as the body arrives
     exchange_summary summary_;
 };
 

@@ -31,7 +31,9 @@ batch_error make_error(unsigned status, std::string what, std::size_t line = 0,
     batch_error e;
     e.status = status;
     if (line != 0) {
-        e.message = "line " + std::to_string(line) + ", column " + std::to_string(column) + ": ";
+        e.message = "line " + std::to_string(line);
+        if (column != 0) e.message += ", column " + std::to_string(column);  // multipart: lines only
+        e.message += ": ";
     }
     e.message += what;
     e.line = line;
@@ -232,6 +234,55 @@ batch_parse_result finish_batch(batch_draft draft, const batch_parse_limits& lim
         index_of.emplace(*r.id, i);
     }
 
+    // Groups (OData atomicityGroup, multipart changesets): adjacent, named
+    // apart from the ids. dependsOn a group means on each of its requests;
+    // then each request of a group depends on the one before it.
+    std::unordered_map<std::string, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const auto& r = requests[i];
+        if (r.group.empty()) continue;
+        auto& members = groups[r.group];
+        if (!members.empty() && members.back() != i - 1) {
+            return failed(request_error(r, 400, "atomicityGroup " + quoted(r.group) +
+                                                    ": the requests of a group must be adjacent"));
+        }
+        if (index_of.contains(r.group)) {
+            return failed(request_error(r, 400, "atomicityGroup " + quoted(r.group) + " is also the id of " +
+                                                    requests[index_of[r.group]].label));
+        }
+        members.push_back(i);
+    }
+    if (!groups.empty()) {
+        for (auto& r : requests) {
+            std::vector<std::string> expanded;
+            for (auto& d : r.depends_on) {
+                const auto g = groups.find(d);
+                if (g == groups.end()) {
+                    expanded.push_back(std::move(d));
+                    continue;
+                }
+                for (std::size_t member : g->second) expanded.push_back(*requests[member].id);
+            }
+            r.depends_on = std::move(expanded);
+        }
+        for (const auto& [name, members] : groups) {
+            for (std::size_t k = 1; k < members.size(); ++k)
+                requests[members[k]].depends_on.push_back(*requests[members[k - 1]].id);
+        }
+    }
+
+    // `$1`-style references to another item's result (OData, multipart): not
+    // supported, so that item is answered 400 rather than sent somewhere odd.
+    for (auto& r : requests) {
+        for (const auto& href : r.hrefs) {
+            if (!href.starts_with('$')) continue;
+            const std::string name = href.substr(1, href.find_first_of("/?") - 1);
+            if (!index_of.contains(name)) continue;
+            r.refusal = "the target refers to the result of item " + quoted(name) + " (" + href.substr(0, name.size() + 1) +
+                        "); batchgate does not resolve $-references: name the resource by its path";
+        }
+    }
+
     // dependsOn: known ids, not itself, no cycles. Repeats are dropped.
     std::vector<std::vector<std::size_t>> deps(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -303,6 +354,7 @@ batch_parse_result finish_batch(batch_draft draft, const batch_parse_limits& lim
                 item.body = std::move(r.body);
                 item.depends_on = std::move(r.depends_on);
             }
+            if (!r.refusal.empty()) batch.refused.emplace_back(batch.items.size(), r.refusal);
             batch.items.push_back(std::move(item));
         }
     }
@@ -728,6 +780,10 @@ private:
                 if (auto e = read_headers(value, r.label + ".headers", r.line, r.column, r.headers)) return e;
             } else if (key == "body") {
                 if (auto e = read_body(value, index, r)) return e;
+            } else if (key == "atomicityGroup") {
+                if (!value.is_string() || value.get_string().empty())
+                    return fail("atomicityGroup must be a non-empty string");
+                r.group = value.get_string();
             } else if (key == "dependsOn") {
                 if (!value.is_array()) return fail("dependsOn must be an array of ids");
                 const json::array& ids = value.get_array();

@@ -7,7 +7,7 @@
 // then does everything the formats share — resource count, ids (unique,
 // non-empty, missing ones numbered), header names, dependsOn (known ids, no
 // cycles) and the expansion into one batch_item per href. A third parser
-// (multipart/mixed) only has to produce a batch_draft.
+// (multipart/mixed, multipart_batch.hpp) only produces a batch_draft.
 #pragma once
 
 #include "proxy/batch/batch.hpp"
@@ -31,6 +31,9 @@ struct batch_parse_limits {
     // every request (body, headers, id, method, dependsOn), summed over the
     // batch, past this → 413. JSON requests (one url each) never copy.
     std::size_t max_expanded_bytes = 64 * 1024 * 1024;
+    // multipart/mixed: each part's MIME headers, and the request head inside
+    // an application/http part, are bounded like a request head → 431 past it.
+    std::size_t max_part_header_bytes = 16 * 1024;
 };
 
 // Exactly one of the two is set.
@@ -49,7 +52,14 @@ struct draft_request {
     std::string body;
     bool has_body = false;
     bool body_is_json = false;
-    std::vector<std::string> depends_on;
+    std::vector<std::string> depends_on;  // ids, or names of atomicity groups (all of their requests)
+    // OData atomicityGroup / multipart changeset: the requests of one group
+    // run in document order, each after the one before succeeded (424
+    // otherwise). "" = in no group.
+    std::string group;
+    // Not sent: answered 400 B:bad-request with this text (a `$1`-style
+    // reference to another item, which batchgate cannot resolve).
+    std::string refusal;
 
     // For error messages: what the format calls this request ("requests[3]",
     // "<request>") and where it starts (1-based; 0 when unknown).

@@ -129,6 +129,7 @@ public:
           dependency_failed_(items_.size(), false) {}
 
     asio::awaitable<fanout_stats> run() {
+        resolve_targets();
         index_dependencies();
         const std::size_t max_parallel = in_.routing.cfg->batch.max_parallel;
         std::size_t done = 0;
@@ -167,6 +168,26 @@ public:
     }
 
 private:
+    // Every entry names its item by the resolved path (PRODUCT.md §1.4), the
+    // ones that never run too (424). A target that does not resolve stays as
+    // written; run_item answers it 400.
+    void resolve_targets() {
+        std::string resolved;
+        for (auto& item : in_.batch.items) {
+            if (item.href.starts_with('/') && !item.href.starts_with("//")) continue;  // the common case
+            if (!in_.targets.resolve(item.href, resolved)) item.href = resolved;
+        }
+    }
+
+    // The text an item is refused with unsent (batch_request::refused), if any.
+    const std::string* refusal(std::size_t i) const {
+        const auto& refused = in_.batch.refused;
+        if (refused.empty()) return nullptr;
+        const auto it = std::lower_bound(refused.begin(), refused.end(), i,
+                                         [](const auto& entry, std::size_t index) { return entry.first < index; });
+        return it != refused.end() && it->first == i ? &it->second : nullptr;
+    }
+
     void index_dependencies() {
         // Most batches have no dependsOn at all: then every item is ready and
         // the index by id (two allocations per item) is not needed.
@@ -261,8 +282,15 @@ private:
             co_return failure(i, 400, item_condition::bad_request, "method is not a valid HTTP token");
         if (request.method == "CONNECT")  // a tunnel has no place in a batch of resources
             co_return failure(i, 400, item_condition::bad_request, "CONNECT cannot be batched");
+        if (const std::string* why = refusal(i)) co_return failure(i, 400, item_condition::bad_request, *why);
         if (auto why = merge_headers(item, request.headers))
             co_return failure(i, 400, item_condition::bad_request, std::move(*why));
+        // resolve_targets() left only the targets that do not resolve.
+        if (!item.href.starts_with('/') || item.href.starts_with("//")) {
+            std::string resolved;
+            auto why = in_.targets.resolve(item.href, resolved);
+            co_return failure(i, 400, item_condition::bad_target, why ? std::move(*why) : "target does not resolve");
+        }
         normalized_target target;
         if (auto e = normalize_target(item.href, target); e != target_error::none)
             co_return failure(i, 400, item_condition::bad_target, std::string(describe(e)));

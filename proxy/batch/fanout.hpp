@@ -7,6 +7,7 @@
 
 #include "proxy/backend/request_scope.hpp"
 #include "proxy/batch/batch.hpp"
+#include "proxy/batch/item_target.hpp"
 #include "proxy/core/cancel_scope.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -25,6 +26,7 @@ using result_sink = std::function<asio::awaitable<bool>(std::vector<item_result>
 struct fanout_input {
     batch_request& batch;
     const routing_state& routing;
+    const item_target_resolver& targets;  // relative hrefs and absolute URIs → absolute paths
     client_info client;
     http::fields inherited_headers;  // from the batch request itself, already filtered by forward_headers
     std::chrono::steady_clock::time_point deadline;

@@ -224,6 +224,57 @@ BOOST_AUTO_TEST_CASE(json_dependencies) {
     BOOST_TEST(b.items[3].id == "-7");
 }
 
+BOOST_AUTO_TEST_CASE(odata_json_golden_atomicity_group) {
+    // @odata/client 2.21.10's execBatchRequestsJson: lower-case methods,
+    // relative URLs, one atomicityGroup around the two writes.
+    const auto b = ok(json(read_data_file("odata_client_atomicity.json")));
+    BOOST_REQUIRE(b.items.size() == 3u);
+    BOOST_TEST(b.items[0].method == "get");  // fan-out takes the standard methods in any case
+    BOOST_TEST(b.items[0].href == "People(1)");  // fan-out resolves it against the batch path
+    BOOST_TEST(b.items[0].depends_on.empty());
+    BOOST_TEST(b.items[1].depends_on.empty());
+    BOOST_TEST(b.items[2].depends_on == std::vector<std::string>{"r2"});
+    BOOST_TEST(b.items[1].body == R"({"ID":2,"Name":"Alice"})");
+}
+
+BOOST_AUTO_TEST_CASE(json_atomicity_groups) {
+    // dependsOn a group means on all of its requests; a group runs in order.
+    const auto b = ok(json(R"({"requests":[
+        {"id":"a","method":"POST","url":"/a","atomicityGroup":"g"},
+        {"id":"b","method":"POST","url":"/b","atomicityGroup":"g"},
+        {"id":"c","method":"POST","url":"/c","atomicityGroup":"g"},
+        {"id":"d","method":"GET","url":"/d","dependsOn":["g"]},
+        {"id":"e","method":"GET","url":"/e","atomicityGroup":"h","dependsOn":["a"]},
+        {"id":"f","method":"GET","url":"/f","atomicityGroup":"h"}]})"));
+    BOOST_REQUIRE(b.items.size() == 6u);
+    BOOST_TEST(b.items[0].depends_on.empty());
+    BOOST_TEST(b.items[1].depends_on == std::vector<std::string>{"a"});
+    BOOST_TEST(b.items[2].depends_on == std::vector<std::string>{"b"});
+    BOOST_TEST(b.items[3].depends_on == (std::vector<std::string>{"a", "b", "c"}));
+    BOOST_TEST(b.items[4].depends_on == std::vector<std::string>{"a"});
+    BOOST_TEST(b.items[5].depends_on == std::vector<std::string>{"e"});
+
+    refused(json(R"({"requests":[{"id":"a","method":"GET","url":"/a","atomicityGroup":"g"},
+        {"id":"b","method":"GET","url":"/b"},{"id":"c","method":"GET","url":"/c","atomicityGroup":"g"}]})"),
+            400, "the requests of a group must be adjacent");
+    refused(json(R"({"requests":[{"id":"g","method":"GET","url":"/a","atomicityGroup":"g"}]})"), 400,
+            "atomicityGroup 'g' is also the id of requests[0]");
+    refused(json(R"({"requests":[{"id":"a","method":"GET","url":"/a","atomicityGroup":""}]})"), 400,
+            "atomicityGroup must be a non-empty string");
+    refused(json(R"({"requests":[{"id":"a","method":"GET","url":"/a","atomicityGroup":"g","dependsOn":["g"]}]})"),
+            400, "depends on itself");
+    refused(json(R"({"requests":[{"id":"a","method":"GET","url":"/a","dependsOn":["nope"]}]})"), 400,
+            "dependsOn names unknown id 'nope'");
+}
+
+BOOST_AUTO_TEST_CASE(json_dollar_references_are_refused_per_item) {
+    const auto b = ok(json(R"({"requests":[{"id":"1","method":"POST","url":"/users","body":{}},
+        {"id":"2","method":"GET","url":"$1/orders","dependsOn":["1"]},{"id":"3","method":"GET","url":"$batch"}]})"));
+    BOOST_REQUIRE(b.refused.size() == 1u);
+    BOOST_TEST(b.refused[0].first == 1u);
+    BOOST_TEST(b.refused[0].second.find("refers to the result of item '1' ($1)") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(json_header_values_kept_as_written) {
     const auto b = ok(json(R"({"headers": {"X-A": " spaced ", "X-B": "a\r\nEvil: 1"},
         "requests": [{"method": "GET", "url": "/a", "headers": {"X-C": "bad\nvalue", "X-D": ""}}]})"));
