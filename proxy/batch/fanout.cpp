@@ -173,11 +173,15 @@ private:
     // written; run_item answers it 400.
     void resolve_targets() {
         std::string resolved;
+        normalized_target checked;
         for (auto& item : in_.batch.items) {
-            if (item.href.starts_with('/') && !item.href.starts_with("//")) continue;  // the common case
-            if (!in_.targets.resolve(item.href, resolved)) item.href = resolved;
+            if (is_absolute_path(item.href)) continue;  // the common case
+            if (!in_.targets.resolve(item.href, resolved) && normalize_target(resolved, checked) == target_error::none)
+                item.href = resolved;
         }
     }
+
+    static bool is_absolute_path(std::string_view href) { return href.starts_with('/') && !href.starts_with("//"); }
 
     // The text an item is refused with unsent (batch_request::refused), if any.
     const std::string* refusal(std::size_t i) const {
@@ -222,7 +226,8 @@ private:
     void start(std::size_t i) {
         if (dependency_failed_[i]) {
             finished_.emplace_back(i, failure(i, 424, item_condition::failed_dependency,
-                                              "an item it depends on did not succeed"));
+                                              "an item it depends on (dependsOn, or the request before it in its changeset "
+                                              "or atomicityGroup) did not succeed"));
             return;
         }
         if (scope_.cancelled()) {
@@ -285,14 +290,17 @@ private:
         if (const std::string* why = refusal(i)) co_return failure(i, 400, item_condition::bad_request, *why);
         if (auto why = merge_headers(item, request.headers))
             co_return failure(i, 400, item_condition::bad_request, std::move(*why));
-        // resolve_targets() left only the targets that do not resolve.
-        if (!item.href.starts_with('/') || item.href.starts_with("//")) {
-            std::string resolved;
-            auto why = in_.targets.resolve(item.href, resolved);
-            co_return failure(i, 400, item_condition::bad_target, why ? std::move(*why) : "target does not resolve");
+        // resolve_targets() left relative targets only where they fail, as
+        // written, so that the entry names what the client sent.
+        std::string resolved;
+        std::string_view path = item.href;
+        if (!is_absolute_path(path)) {
+            if (auto why = in_.targets.resolve(path, resolved))
+                co_return failure(i, 400, item_condition::bad_target, std::move(*why));
+            path = resolved;
         }
         normalized_target target;
-        if (auto e = normalize_target(item.href, target); e != target_error::none)
+        if (auto e = normalize_target(path, target); e != target_error::none)
             co_return failure(i, 400, item_condition::bad_target, std::string(describe(e)));
         route_match match;
         if (!in_.routing.router.match(target, match))

@@ -13,7 +13,7 @@ std::string problem_json(http::status status, std::string_view detail, problem_p
     o["detail"] = std::string(detail);
     if (where.line) {
         o["line"] = where.line;
-        o["column"] = where.column;
+        if (where.column) o["column"] = where.column;  // multipart errors have lines only
     }
     return boost::json::serialize(o);
 }
