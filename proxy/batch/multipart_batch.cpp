@@ -38,12 +38,6 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-const std::string* find_header(const mime_headers& headers, std::string_view name) {
-    for (const auto& [n, v] : headers)
-        if (beast::iequals(n, name)) return &v;
-    return nullptr;
-}
-
 bool only_line_breaks(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; });
 }
@@ -211,19 +205,30 @@ private:
             text_line_ = 0;
             text_.clear();
             content_id_.reset();
-            const std::string* type = find_header(headers, "content-type");
+            // One pass over the part's headers for the three that matter.
+            const std::string* type = nullptr;
+            const std::string* encoding = nullptr;
+            const std::string* id = nullptr;
+            for (const auto& [name, value] : headers) {
+                if (name.size() == 12 && beast::iequals(name, "content-type"))
+                    type = &value;
+                else if (name.size() == 25 && beast::iequals(name, "content-transfer-encoding"))
+                    encoding = &value;
+                else if (name.size() == 10 && beast::iequals(name, "content-id"))
+                    id = &value;
+            }
             if (type == nullptr) {
                 return owner_.fail(error_at(400, "a part without a Content-Type: each part must be application/http "
                                                  "or multipart/mixed (a changeset)", line));
             }
-            if (const std::string* encoding = find_header(headers, "content-transfer-encoding")) {
-                const std::string e = lower(trim(*encoding));
-                if (e != "binary" && e != "8bit" && e != "7bit") {
+            if (encoding != nullptr) {
+                const std::string_view e = trim(*encoding);
+                if (!beast::iequals(e, "binary") && !beast::iequals(e, "8bit") && !beast::iequals(e, "7bit")) {
                     return owner_.fail(error_at(400, "Content-Transfer-Encoding " + *encoding +
                                                          " is not supported (binary, 8bit or 7bit)", line));
                 }
             }
-            if (const std::string* id = find_header(headers, "content-id")) {
+            if (id != nullptr) {
                 std::string_view v = trim(*id);
                 if (v.size() >= 2 && v.front() == '<' && v.back() == '>') v = v.substr(1, v.size() - 2);
                 content_id_ = std::string(v);
