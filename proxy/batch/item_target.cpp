@@ -26,7 +26,9 @@ std::string canonical_authority(std::string_view authority, std::string_view sch
 item_target_resolver::item_target_resolver(std::string_view batch_path, std::string_view host) {
     // The batch path comes from the configuration (is_batch_target matched
     // it), so it parses; an odd one only makes relative targets fail.
-    if (auto parsed = urls::parse_uri(std::string("http://batchgate") + std::string(batch_path))) base_ = *parsed;
+    // (parse_uri returns a view: the text must outlive the copy into base_.)
+    const std::string text = "http://batchgate" + std::string(batch_path);
+    if (auto parsed = urls::parse_uri(text)) base_ = *parsed;
     host_ = canonical_authority(host, "http");
 }
 

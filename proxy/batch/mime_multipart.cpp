@@ -227,15 +227,20 @@ bool mime_multipart_scanner::scan_headers() {
     const std::string_view buf(buf_);
     const auto nl = buf.find('\n', pos_);
     if (nl == std::string_view::npos) {
-        if (header_bytes_ + (buf.size() - pos_) > max_header_bytes_)
+        // Refuse early only what the whole line is sure to break: it will
+        // count at least its bytes so far (a CR at the end may be its line
+        // break) plus two, unless it becomes the blank line or a delimiter,
+        // which count nothing. Same verdict however the body was split.
+        std::string_view partial = buf.substr(pos_);
+        if (partial.ends_with('\r')) partial.remove_suffix(1);
+        const bool maybe_delimiter = partial.size() <= delimiter_.size() + 1000 &&
+                                     (partial.starts_with(delimiter_) || std::string_view(delimiter_).starts_with(partial));
+        if (!partial.empty() && !maybe_delimiter && header_bytes_ + partial.size() + 2 > max_header_bytes_)
             return fail("part headers longer than " + std::to_string(max_header_bytes_) + " bytes (limits.max_header_bytes)", true);
         return false;
     }
     std::string_view line = buf.substr(pos_, nl - pos_);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    header_bytes_ += line.size() + 2;
-    if (header_bytes_ > max_header_bytes_)
-        return fail("part headers longer than " + std::to_string(max_header_bytes_) + " bytes (limits.max_header_bytes)", true);
 
     if (line.empty()) {
         consume(nl + 1 - pos_);
@@ -263,6 +268,11 @@ bool mime_multipart_scanner::scan_headers() {
             return true;
         }
     }
+    // Counted once the line is known to be a header line (a delimiter that
+    // waits for its next bytes comes back here).
+    header_bytes_ += line.size() + 2;
+    if (header_bytes_ > max_header_bytes_)
+        return fail("part headers longer than " + std::to_string(max_header_bytes_) + " bytes (limits.max_header_bytes)", true);
     if (line.front() == ' ' || line.front() == '\t') {
         if (headers_.empty()) return fail("part header block begins with a folded line");
         auto& value = headers_.back().second;
