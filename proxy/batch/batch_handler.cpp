@@ -171,7 +171,8 @@ private:
         const std::span<char> chunk = scope_.relay_buffer;
         // A declared length (at most max_body_bytes: checked above) is taken
         // at once: growing by doubling would hold up to twice the body.
-        if (req_.content_length) body_.reserve(static_cast<std::size_t>(*req_.content_length));
+        // (A multipart body is never held: it is parsed as it arrives.)
+        if (req_.content_length && !multipart_) body_.reserve(static_cast<std::size_t>(*req_.content_length));
         std::uint64_t total = 0;
         while (!body_source_.done()) {
             auto got = co_await body_source_.read(chunk);
