@@ -204,6 +204,39 @@ BOOST_AUTO_TEST_CASE(relative_targets_in_xml_and_dollar_references) {
     BOOST_TEST(backend.requests() == 2);
 }
 
+BOOST_AUTO_TEST_CASE(nested_207_and_rewrite_prefix_work_on_resolved_targets) {
+    // A relative target routed through rewrite_prefix to a backend that
+    // answers with its own 207: the flattened entries name the client's paths.
+    test_backend backend([](const request_type& req) {
+        reply r;
+        r.response.result(http::status::multi_status);
+        r.response.set(http::field::content_type, "application/xml; charset=utf-8");
+        r.response.body() = "<?xml version=\"1.0\"?><d:multistatus xmlns:d=\"DAV:\">"
+                            "<d:response><d:href>/legacy/a</d:href><d:status>HTTP/1.1 200 OK</d:status></d:response>"
+                            "<d:response><d:href>/legacy/b</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>"
+                            "</d:multistatus>";
+        r.response.set("X-Seen", std::string(req.target()));
+        return r;
+    });
+    running_proxy proxy("workers: 1\naccess_log: false\nlisten: [{address: 127.0.0.1:0}]\n"
+                        "batch: {path: /odata/$batch}\n"
+                        "routes: [{prefix: /odata/reports, backend: b, rewrite_prefix: /legacy}]\n"
+                        "backends: {b: {endpoints: [" + backend.address() + "]}}\n");
+    client c(proxy.port());
+    auto res = post(c, "--b1\r\nContent-Type: application/http\r\nContent-ID: r\r\n\r\nGET reports/all HTTP/1.1\r\n\r\n--b1--",
+                    "multipart/mixed; boundary=b1");
+    BOOST_TEST(res.result_int() == 207u);
+    auto es = entries_of(res.body());
+    BOOST_REQUIRE_EQUAL(es.size(), 2u);
+    std::map<std::string, entry> by_href;
+    for (auto& e : es) by_href[e.href] = e;
+    BOOST_TEST(by_href["/odata/reports/a"].status == "HTTP/1.1 200 OK");
+    BOOST_TEST(by_href["/odata/reports/a"].id == "r");
+    BOOST_TEST(by_href["/odata/reports/b"].status == "HTTP/1.1 404 Not Found");
+    BOOST_REQUIRE_EQUAL(backend.received().size(), 1u);
+    BOOST_TEST(backend.received()[0].target() == "/legacy/all");
+}
+
 BOOST_AUTO_TEST_CASE(whole_batch_multipart_errors) {
     test_backend backend(echo);
     running_proxy proxy(odata_config(backend.address()));
