@@ -4,6 +4,7 @@
 #include "proxy/batch/fanout.hpp"
 #include "proxy/batch/multipart_batch.hpp"
 #include "proxy/batch/multistatus.hpp"
+#include "proxy/core/http_semantics.hpp"
 #include "proxy/core/metrics.hpp"
 #include "proxy/core/problem.hpp"
 
@@ -24,21 +25,15 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 std::string media_type(std::string_view content_type) {
-    return lower(trim(content_type.substr(0, content_type.find(';'))));
+    return lower(trim_ows(content_type.substr(0, content_type.find(';'))));
 }
 
 // q-value of one Accept member ("type/sub;q=0.5;..."), 1 when absent, 0 on nonsense.
 double quality(std::string_view params) {
     while (!params.empty()) {
         auto semi = params.find(';');
-        auto param = trim(params.substr(0, semi));
+        auto param = trim_ows(params.substr(0, semi));
         params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
         if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
         double q = 0;
@@ -57,7 +52,7 @@ multistatus_format negotiate(std::string_view accept) {
         auto member = accept.substr(0, comma);
         accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
         auto semi = member.find(';');
-        auto type = lower(trim(member.substr(0, semi)));
+        auto type = lower(trim_ows(member.substr(0, semi)));
         double q = semi == std::string_view::npos ? 1 : quality(member.substr(semi + 1));
         if (type == "application/json")
             json = std::max(json, q);
@@ -75,7 +70,7 @@ bool prefers_minimal(const http::fields& headers) {
         std::string_view value = range.first->value();
         while (!value.empty()) {
             auto comma = value.find(',');
-            auto preference = trim(value.substr(0, value.find_first_of(",;")));
+            auto preference = trim_ows(value.substr(0, value.find_first_of(",;")));
             if (beast::iequals(preference, "return=minimal")) return true;
             value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
         }

@@ -23,15 +23,6 @@ std::string canonical_authority(std::string_view authority, std::string_view sch
     return out;
 }
 
-item_target_resolver::item_target_resolver(std::string_view batch_path, std::string_view host) {
-    // The batch path comes from the configuration (is_batch_target matched
-    // it), so it parses; an odd one only makes relative targets fail.
-    // (parse_uri returns a view: the text must outlive the copy into base_.)
-    const std::string text = "http://batchgate" + std::string(batch_path);
-    if (auto parsed = urls::parse_uri(text)) base_ = *parsed;
-    host_ = canonical_authority(host, "http");
-}
-
 std::optional<std::string> item_target_resolver::resolve(std::string_view target, std::string& out) const {
     // The common case costs nothing: an absolute path goes to normalize_target.
     if (!target.empty() && target.front() == '/' && !target.starts_with("//")) {
@@ -49,7 +40,7 @@ std::optional<std::string> item_target_resolver::resolve(std::string_view target
             return "target scheme '" + std::string(ref.scheme()) + "' is not http or https";
         if (ref.has_userinfo()) return "target names a user (userinfo), which batchgate never forwards";
         const std::string authority = canonical_authority(ref.encoded_authority(), scheme);
-        if (host_.empty() || authority != host_)
+        if (host_.empty() || authority != canonical_authority(host_, scheme))
             return "target names another server (" + std::string(ref.encoded_authority()) +
                    "); only this batch's own Host is accepted";
         out.assign(ref.encoded_path());
@@ -61,9 +52,17 @@ std::optional<std::string> item_target_resolver::resolve(std::string_view target
         return std::nullopt;
     }
     if (ref.has_scheme()) return "target has a scheme but no authority";
-    if (base_.empty()) return "relative target, and the batch path is not a URI path";
+    if (!base_) {
+        // The batch path comes from the configuration (is_batch_target
+        // matched it), so it parses; an odd one only makes relative targets
+        // fail. parse_uri returns a view: the text must outlive the copy.
+        const std::string text = "http://batchgate" + std::string(batch_path_);
+        auto parsed = urls::parse_uri(text);
+        base_.emplace(parsed ? urls::url(*parsed) : urls::url());
+    }
+    if (base_->empty()) return "relative target, and the batch path is not a URI path";
     urls::url resolved;
-    if (auto r = urls::resolve(base_, ref, resolved); !r)
+    if (auto r = urls::resolve(*base_, ref, resolved); !r)
         return "cannot resolve the relative target: " + std::string(r.error().message());
     out.assign(resolved.encoded_path());
     if (resolved.has_query()) {

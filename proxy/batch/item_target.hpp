@@ -21,7 +21,9 @@ class item_target_resolver {
 public:
     // batch_path: the path the batch was posted to ("/odata/$batch"); host:
     // the batch request's Host (HTTP/2: :authority), "" when it had none.
-    item_target_resolver(std::string_view batch_path, std::string_view host);
+    // Both must outlive the resolver. Nothing is parsed until a target needs
+    // it: a batch of absolute paths (the common case) costs no allocation.
+    item_target_resolver(std::string_view batch_path, std::string_view host) : batch_path_(batch_path), host_(host) {}
 
     // On success `out` is an absolute path (with the query, if any), still to
     // be normalized (dot segments above the root stay visible, as "/../x", so
@@ -30,8 +32,9 @@ public:
     std::optional<std::string> resolve(std::string_view target, std::string& out) const;
 
 private:
-    boost::urls::url base_;  // http://batchgate<batch_path>
-    std::string host_;       // the Host, lower-cased, default port removed
+    std::string_view batch_path_;
+    std::string_view host_;
+    mutable std::optional<boost::urls::url> base_;  // http://batchgate<batch_path>, on the first relative target
 };
 
 // "Example.COM:80" with scheme "http" → "example.com"; the port stays unless

@@ -1,5 +1,9 @@
 #include "proxy/batch/mime_multipart.hpp"
 
+#include "proxy/core/http_semantics.hpp"
+
+#include <boost/beast/core/string.hpp>
+
 #include <algorithm>
 #include <cctype>
 
@@ -12,18 +16,6 @@ bool is_bchar(char c) {
     if (std::isalnum(static_cast<unsigned char>(c))) return true;
     constexpr std::string_view others = "'()+_,-./:=? ";
     return others.find(c) != std::string_view::npos;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 }  // namespace
@@ -39,12 +31,12 @@ std::optional<std::string> multipart_boundary(std::string_view content_type, std
     rest.remove_prefix(semi + 1);
     std::optional<std::string> boundary;
     while (!rest.empty()) {
-        rest = trim(rest);
+        rest = trim_ows(rest);
         const auto eq = rest.find('=');
         if (eq == std::string_view::npos) break;
-        const std::string_view name = trim(rest.substr(0, eq));
+        const std::string_view name = trim_ows(rest.substr(0, eq));
         rest.remove_prefix(eq + 1);
-        rest = trim(rest);
+        rest = trim_ows(rest);
         std::string value;
         if (!rest.empty() && rest.front() == '"') {
             std::size_t i = 1;
@@ -69,10 +61,10 @@ std::optional<std::string> multipart_boundary(std::string_view content_type, std
             rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
         } else {
             const auto next = rest.find(';');
-            value = std::string(trim(rest.substr(0, next)));
+            value = std::string(trim_ows(rest.substr(0, next)));
             rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
         }
-        if (iequals(name, "boundary")) {
+        if (boost::beast::iequals(name, "boundary")) {
             if (boundary) {
                 why = "multipart Content-Type has two boundary parameters";
                 return std::nullopt;
@@ -175,7 +167,7 @@ mime_multipart_scanner::delimiter mime_multipart_scanner::classify(std::string_v
     }
     std::size_t q = at;
     while (q < buf.size() && (buf[q] == ' ' || buf[q] == '\t')) ++q;
-    if (q - at > 998) return delimiter::none;  // RFC 5322's line bound: not padding
+    if (q - at > max_transport_padding) return delimiter::none;
     if (q == buf.size()) return delimiter::need_more;
     if (buf[q] == '\n') {
         end = q + 1;
@@ -214,10 +206,7 @@ bool mime_multipart_scanner::scan_preamble() {
             return true;
         case delimiter::part:
             consume(end - pos_);
-            headers_.clear();
-            header_bytes_ = 0;
-            header_line_ = line_;
-            state_ = state::headers;
+            begin_headers();
             return true;
         }
     }
@@ -233,7 +222,7 @@ bool mime_multipart_scanner::scan_headers() {
         // which count nothing. Same verdict however the body was split.
         std::string_view partial = buf.substr(pos_);
         if (partial.ends_with('\r')) partial.remove_suffix(1);
-        const bool maybe_delimiter = partial.size() <= delimiter_.size() + 1000 &&
+        const bool maybe_delimiter = partial.size() <= delimiter_.size() + max_transport_padding + 2 &&
                                      (partial.starts_with(delimiter_) || std::string_view(delimiter_).starts_with(partial));
         if (!partial.empty() && !maybe_delimiter && header_bytes_ + partial.size() + 2 > max_header_bytes_)
             return fail("part headers longer than " + std::to_string(max_header_bytes_) + " bytes (limits.max_header_bytes)", true);
@@ -244,7 +233,6 @@ bool mime_multipart_scanner::scan_headers() {
 
     if (line.empty()) {
         consume(nl + 1 - pos_);
-        ++parts_;
         state_ = state::body;
         body_start_ = true;
         if (!handler_.on_part_begin(std::move(headers_), header_line_)) return handler_stopped();
@@ -257,15 +245,8 @@ bool mime_multipart_scanner::scan_headers() {
         const auto kind = classify(buf, pos_ + delimiter_.size(), end);
         if (kind == delimiter::need_more) return false;
         if (kind != delimiter::none) {
-            ++parts_;
             if (!handler_.on_part_begin(std::move(headers_), header_line_)) return handler_stopped();
-            if (!handler_.on_part_end()) return handler_stopped();
-            consume(end - pos_);
-            headers_.clear();
-            header_bytes_ = 0;
-            header_line_ = line_;
-            state_ = kind == delimiter::close ? state::epilogue : state::headers;
-            return true;
+            return end_part(kind, end);
         }
     }
     // Counted once the line is known to be a header line (a delimiter that
@@ -277,12 +258,12 @@ bool mime_multipart_scanner::scan_headers() {
         if (headers_.empty()) return fail("part header block begins with a folded line");
         auto& value = headers_.back().second;
         value += ' ';
-        value += trim(line);
+        value += trim_ows(line);
     } else {
         const auto colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0 || trim(line.substr(0, colon)).size() != colon)
+        if (colon == std::string_view::npos || colon == 0 || trim_ows(line.substr(0, colon)).size() != colon)
             return fail("malformed part header line (expected 'Name: value')");
-        headers_.emplace_back(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
+        headers_.emplace_back(std::string(line.substr(0, colon)), std::string(trim_ows(line.substr(colon + 1))));
     }
     consume(nl + 1 - pos_);
     return true;
@@ -348,12 +329,16 @@ bool mime_multipart_scanner::end_part(delimiter kind, std::size_t end) {
     if (kind == delimiter::close) {
         state_ = state::epilogue;
     } else {
-        headers_.clear();
-        header_bytes_ = 0;
-        header_line_ = line_;
-        state_ = state::headers;
+        begin_headers();
     }
     return true;
+}
+
+void mime_multipart_scanner::begin_headers() {
+    headers_.clear();
+    header_bytes_ = 0;
+    header_line_ = line_;
+    state_ = state::headers;
 }
 
 }  // namespace batchgate

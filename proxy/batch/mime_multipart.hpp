@@ -74,8 +74,6 @@ public:
     void refuse_epilogue_text() { strict_epilogue_ = true; }
 
     const std::optional<mime_scan_error>& error() const { return error_; }
-    bool closed() const { return state_ == state::epilogue; }
-    std::size_t parts() const { return parts_; }
 
 private:
     enum class state { preamble, headers, body, epilogue, failed };
@@ -86,7 +84,11 @@ private:
     bool scan_preamble();
     bool scan_headers();
     bool scan_body();
-    bool end_part(delimiter kind, std::size_t end);
+    bool end_part(delimiter kind, std::size_t end);  // at a delimiter ending at `end`
+    void begin_headers();
+    // Spaces and tabs after a boundary (RFC 2046 transport padding) allowed
+    // before its line break: RFC 5322's line length, past which it is text.
+    static constexpr std::size_t max_transport_padding = 998;
     static delimiter classify(std::string_view buf, std::size_t at, std::size_t& end);
     bool fail(std::string message, bool headers_too_large = false);
     bool handler_stopped();
@@ -105,7 +107,6 @@ private:
     mime_headers headers_;
     std::size_t header_bytes_ = 0;
     std::size_t header_line_ = 0;
-    std::size_t parts_ = 0;
     std::optional<mime_scan_error> error_;
 };
 

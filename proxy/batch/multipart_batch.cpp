@@ -1,6 +1,7 @@
 #include "proxy/batch/multipart_batch.hpp"
 
 #include "proxy/batch/mime_multipart.hpp"
+#include "proxy/core/http_semantics.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -24,18 +25,6 @@ batch_error error_at(unsigned status, std::string message, std::size_t line) {
     e.message += message;
     e.line = line;
     return e;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
 }
 
 bool only_line_breaks(std::string_view s) {
@@ -222,23 +211,23 @@ private:
                                                  "or multipart/mixed (a changeset)", line));
             }
             if (encoding != nullptr) {
-                const std::string_view e = trim(*encoding);
+                const std::string_view e = trim_ows(*encoding);
                 if (!beast::iequals(e, "binary") && !beast::iequals(e, "8bit") && !beast::iequals(e, "7bit")) {
                     return owner_.fail(error_at(400, "Content-Transfer-Encoding " + *encoding +
                                                          " is not supported (binary, 8bit or 7bit)", line));
                 }
             }
             if (id != nullptr) {
-                std::string_view v = trim(*id);
+                std::string_view v = trim_ows(*id);
                 if (v.size() >= 2 && v.front() == '<' && v.back() == '>') v = v.substr(1, v.size() - 2);
                 content_id_ = std::string(v);
             }
-            const std::string media = lower(trim(std::string_view(*type).substr(0, type->find(';'))));
-            if (media == "application/http") {
+            const std::string_view media = trim_ows(std::string_view(*type).substr(0, type->find(';')));
+            if (beast::iequals(media, "application/http")) {
                 kind_ = part_kind::http;
                 return true;
             }
-            if (media == "multipart/mixed") {
+            if (beast::iequals(media, "multipart/mixed")) {
                 if (nested_) {
                     return owner_.fail(error_at(400, "a multipart/mixed part inside a changeset: batches nest one "
                                                      "changeset deep at most", line));
@@ -253,7 +242,7 @@ private:
                 changeset_scanner_.reset();
                 return true;
             }
-            return owner_.fail(error_at(400, "a part of type " + media +
+            return owner_.fail(error_at(400, "a part of type " + std::string(media) +
                                                  ": each part must be application/http or multipart/mixed (a changeset)",
                                         line));
         }

@@ -20,6 +20,14 @@ inline bool is_idempotent(std::string_view method) {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
 }
 
+// Optional whitespace (RFC 9110 §5.6.3: SP and HTAB) off both ends of a
+// header value or parameter.
+inline std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
 // The peer closed or reset the connection (as opposed to sending garbage).
 inline bool is_connection_loss(const boost::system::error_code& ec) {
     namespace http = boost::beast::http;

@@ -1,6 +1,8 @@
 // Batch parsers: JSON (Graph $batch shape) and XML, the shared checks in
 // finish_batch, and the hostile XML documents a DTD-expanding parser falls for.
 #include "proxy/batch/batch_parser.hpp"
+#include "tests/batch/parse_checks.hpp"
+#include "tests/test_data.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -12,39 +14,10 @@
 // in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
 namespace BATCHGATE_TEST_FILE {
 
-#ifndef BATCHGATE_TEST_DATA
-#define BATCHGATE_TEST_DATA "/work/main/tests/data"
-#endif
-
 using namespace batchgate;
+using namespace batchgate::test;
 
 namespace {
-
-std::string read_data_file(const std::string& name) {
-    std::ifstream in(std::string(BATCHGATE_TEST_DATA) + "/" + name, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot open test data " << name);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
-// The parse must succeed; returns the batch.
-batch_request ok(const batch_parse_result& r) {
-    BOOST_REQUIRE_MESSAGE(!r.error, "unexpected error: " << (r.error ? r.error->message : ""));
-    BOOST_REQUIRE(r.batch);
-    return *r.batch;
-}
-
-// The parse must fail with `status` and a message containing `fragment`.
-batch_error refused(const batch_parse_result& r, unsigned status, const std::string& fragment) {
-    BOOST_REQUIRE_MESSAGE(r.error, "expected an error containing '" << fragment << "'");
-    BOOST_TEST(!r.batch);
-    BOOST_TEST(r.error->status == status);
-    BOOST_TEST_MESSAGE("message: " << r.error->message);
-    BOOST_TEST(r.error->message.find(fragment) != std::string::npos,
-               "message '" << r.error->message << "' lacks '" << fragment << "'");
-    return *r.error;
-}
 
 void at(const batch_error& e, std::size_t line, std::size_t column) {
     BOOST_TEST(e.line == line);

@@ -1,30 +1,19 @@
 // multipart/mixed batches: what real clients send (golden files from tests/data),
 // the request inside each part, changesets, and the whole-batch errors.
 #include "proxy/batch/multipart_batch.hpp"
+#include "tests/batch/parse_checks.hpp"
+#include "tests/test_data.hpp"
 
 #include <boost/test/unit_test.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace BATCHGATE_TEST_FILE {
 
-#ifndef BATCHGATE_TEST_DATA
-#define BATCHGATE_TEST_DATA "/work/main/tests/data"
-#endif
-
 using namespace batchgate;
+using namespace batchgate::test;
 
 namespace {
-
-std::string read_data_file(const std::string& name) {
-    std::ifstream in(std::string(BATCHGATE_TEST_DATA) + "/" + name, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot open test data " << name);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
 
 constexpr std::string_view type = "multipart/mixed; boundary=b1";
 
@@ -40,20 +29,6 @@ batch_parse_result parse(std::string_view body, std::string_view content_type = 
     BOOST_TEST(pieces.error.has_value() == whole.error.has_value());
     if (pieces.error && whole.error) BOOST_TEST(pieces.error->message == whole.error->message);
     return whole;
-}
-
-batch_request ok(const batch_parse_result& r) {
-    BOOST_REQUIRE_MESSAGE(!r.error, "unexpected error: " << (r.error ? r.error->message : ""));
-    BOOST_REQUIRE(r.batch);
-    return *r.batch;
-}
-
-batch_error refused(const batch_parse_result& r, unsigned status, const std::string& fragment) {
-    BOOST_REQUIRE_MESSAGE(r.error, "expected an error containing '" << fragment << "'");
-    BOOST_TEST(r.error->status == status);
-    BOOST_TEST(r.error->message.find(fragment) != std::string::npos,
-               "message '" << r.error->message << "' lacks '" << fragment << "'");
-    return *r.error;
 }
 
 std::string part(std::string_view request, std::string_view extra_headers = "") {

@@ -1,4 +1,5 @@
 #include "proxy/batch/multistatus.hpp"
+#include "tests/test_data.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -18,19 +19,10 @@
 // in a unity build (see BATCHGATE_UNITY_TESTS in CMakeLists.txt).
 namespace BATCHGATE_TEST_FILE {
 
-#ifndef BATCHGATE_TEST_DATA
-#define BATCHGATE_TEST_DATA "/work/main/tests/data"
-#endif
-
 using namespace batchgate;
+using namespace batchgate::test;
 
 namespace {
-
-std::string read_file(const std::string& name) {
-    std::ifstream in(std::string(BATCHGATE_TEST_DATA) + "/" + name, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot open " << name);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
 
 item_result result(std::string href, unsigned status, std::string id = {}) {
     item_result r;
@@ -149,7 +141,7 @@ BOOST_AUTO_TEST_CASE(framing) {
 }
 
 BOOST_AUTO_TEST_CASE(xml_golden_product_example) {
-    BOOST_TEST(xml_doc(product_example()) == read_file("multistatus_example.xml"));
+    BOOST_TEST(xml_doc(product_example()) == read_data_file("multistatus_example.xml"));
 }
 
 BOOST_AUTO_TEST_CASE(json_golden_product_example) {
@@ -157,7 +149,7 @@ BOOST_AUTO_TEST_CASE(json_golden_product_example) {
     std::string doc = w.begin();
     for (const auto& r : product_example()) doc += w.entry(r);
     doc += w.end();
-    auto golden = read_file("multistatus_example.json");
+    auto golden = read_data_file("multistatus_example.json");
     while (!golden.empty() && golden.back() == '\n') golden.pop_back();
     BOOST_TEST(doc == golden);
 }

@@ -6,12 +6,11 @@
 #include "tests/integration/batch_client.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/test_backend.hpp"
+#include "tests/test_data.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <fstream>
-#include <sstream>
 
 namespace BATCHGATE_TEST_FILE {
 
@@ -19,14 +18,6 @@ using namespace batchgate;
 using namespace batchgate::test;
 
 namespace {
-
-std::string read_data_file(const std::string& name) {
-    std::ifstream in(std::string(BATCHGATE_TEST_DATA) + "/" + name, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot open test data " << name);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
 
 // Answers every request with what it saw; a target with "fail" in it is a 500.
 reply echo(const request_type& req) {
